@@ -1,0 +1,149 @@
+"""Settings: one validated object, read from the environment and an optional `.env` file."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+DEFAULT_BREEZE_BASE_URL = "https://api.breeze.blue"
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_DATABASE_URL = "sqlite:///breeze-balance.db"
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+# Where an operator finds each value, shown whenever one is missing or malformed.
+HINTS: dict[str, str] = {
+    "SLACK_SIGNING_SECRET": (
+        "find it at https://api.slack.com/apps -> your app -> Basic Information -> "
+        "App Credentials -> Signing Secret"
+    ),
+    "SLACK_BOT_TOKEN": (
+        "find it at https://api.slack.com/apps -> your app -> OAuth & Permissions -> "
+        "Bot User OAuth Token (it starts with xoxb-)"
+    ),
+    "BREEZE_API_KEY": "create one in your Breeze dashboard under API keys (it starts with brz_)",
+    "BREEZE_BASE_URL": f"an http(s) URL; leave it unset for {DEFAULT_BREEZE_BASE_URL}",
+    "SLACK_API_URL": f"an http(s) URL; leave it unset for {DEFAULT_SLACK_API_URL}",
+    "DATABASE_URL": f"a database URL; leave it unset for {DEFAULT_DATABASE_URL}",
+    "HOST": "the address to listen on, such as 0.0.0.0 (all interfaces) or 127.0.0.1",
+    "PORT": "a TCP port number between 1 and 65535; your platform usually sets it",
+    "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
+    "BREEZE_TIMEOUT_SECONDS": "seconds, between 1 and 20 (Slack waits up to 30 minutes for a reply)",
+    "WEB_CONCURRENCY": "a number of worker processes between 1 and 64",
+}
+
+
+class Settings(BaseSettings):
+    """Everything the app can be configured with; secrets stay `SecretStr` until used."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        extra="ignore",
+        case_sensitive=False,
+        hide_input_in_errors=True,
+    )
+
+    slack_signing_secret: SecretStr
+    slack_bot_token: SecretStr | None = None
+    breeze_api_key: SecretStr | None = None
+    breeze_base_url: str = DEFAULT_BREEZE_BASE_URL
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "0.0.0.0"  # noqa: S104 - a PaaS routes to the container's public interface
+    port: int = Field(default=3000, ge=1, le=65535)
+    log_level: LogLevel = "INFO"
+    breeze_timeout_seconds: float = Field(default=8.0, ge=1, le=20)
+    web_concurrency: int = Field(default=1, ge=1, le=64)
+
+    @field_validator("slack_signing_secret")
+    @classmethod
+    def _signing_secret_is_one_word(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value().strip()
+        if not secret or any(ch.isspace() for ch in secret):
+            raise ValueError("must be a single word with no spaces")
+        return SecretStr(secret)
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        token = value.get_secret_value().strip()
+        if not token.startswith(("xoxb-", "xoxe.xoxb-")):
+            raise ValueError("must be a bot token starting with xoxb-")
+        return SecretStr(token)
+
+    @field_validator("breeze_api_key")
+    @classmethod
+    def _api_key_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        key = value.get_secret_value().strip()
+        if not key.isascii() or not key.isprintable() or " " in key:
+            raise ValueError("must contain only visible ASCII characters, without spaces")
+        return SecretStr(key)
+
+    @field_validator("breeze_base_url", "slack_api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        url = value.strip()
+        if not url.startswith(("http://", "https://")) or len(url.split("://", 1)[1].strip("/")) == 0:
+            raise ValueError("must be an http:// or https:// URL")
+        return url
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @property
+    def breeze_url(self) -> str:
+        """Breeze base URL without a trailing slash."""
+        return self.breeze_base_url.rstrip("/")
+
+    @property
+    def slack_api_base(self) -> str:
+        """Slack Web API base URL with the trailing slash slack_sdk expects."""
+        return self.slack_api_url.rstrip("/") + "/"
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every configured secret, for the log redactor."""
+        secrets = (self.slack_signing_secret, self.slack_bot_token, self.breeze_api_key)
+        return tuple(s.get_secret_value() for s in secrets if s is not None)
+
+    @property
+    def log_level_number(self) -> int:
+        """The `logging` level number."""
+        return int(logging.getLevelName(self.log_level))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate settings; raise `ConfigError` with one readable line per problem."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        name = str(error["loc"][0]).upper() if error["loc"] else "settings"
+        hint = HINTS.get(name, "")
+        if error["type"] == "missing":
+            problem = f"{name} is not set"
+        else:
+            problem = f"{name} is invalid: {_reason(error['msg'])}"
+        lines.append(f"{problem}; {hint}." if hint else f"{problem}.")
+    return "\n".join(dict.fromkeys(lines))
+
+
+def _reason(message: str) -> str:
+    return message.removeprefix("Value error, ").rstrip(".")

@@ -1,0 +1,102 @@
+"""The error vocabulary of the app.
+
+Adapters translate foreign exceptions into these at the boundary; `bot.slack.blocks`
+is the one place that turns them into words for people.
+
+    BotError
+    ├── ConfigError                 a setting is missing or malformed (start-up)
+    ├── NoApiKey                    this workspace has no Breeze key configured
+    └── BreezeError                 anything that went wrong asking Breeze
+        ├── BreezeApiError          Breeze answered with an error status
+        │   ├── KeyRejected         401 / AUTH_*: the key is wrong, revoked or expired
+        │   ├── KeyForbidden        403 / FORBIDDEN: the key may not read the balance
+        │   ├── RateLimited         429 / RATE_LIMITED: carries `retry_after` seconds
+        │   ├── BreezeUnavailable   503 / capacity codes: Breeze is down for a while
+        │   └── BillingUpstreamError 502, 504 / UPSTREAM_*: Breeze's billing back end failed
+        ├── BreezeTimeout           no complete answer within the deadline
+        ├── BreezeUnreachable       connection refused, DNS failure, TLS failure, reset
+        └── BadResponse             a 200 we cannot read (HTML, invalid JSON, no balance)
+"""
+
+from __future__ import annotations
+
+
+class BotError(Exception):
+    """Base of every error this app raises on purpose."""
+
+
+class ConfigError(BotError):
+    """A setting is missing or malformed; the message says which and where to get it."""
+
+
+class NoApiKey(BotError):
+    """No Breeze API key is configured for this workspace."""
+
+
+class BreezeError(BotError):
+    """Asking Breeze for the balance failed."""
+
+    code: str = "BREEZE_ERROR"
+
+
+class BreezeApiError(BreezeError):
+    """Breeze answered with an error status (and maybe an `ErrorResponse` body)."""
+
+    def __init__(self, status: int, code: str | None = None, detail: str | None = None) -> None:
+        self.status = status
+        self.api_code = code
+        self.detail = detail
+        super().__init__(f"Breeze answered HTTP {status}" + (f" ({code})" if code else ""))
+
+    @property
+    def code(self) -> str:  # type: ignore[override]
+        """The API's error code when it sent one, else `HTTP_<status>`."""
+        return self.api_code or f"HTTP_{self.status}"
+
+
+class KeyRejected(BreezeApiError):
+    """The key is missing, wrong, revoked, or its user is gone."""
+
+
+class KeyForbidden(BreezeApiError):
+    """The key is valid but may not read the balance."""
+
+
+class RateLimited(BreezeApiError):
+    """Too many requests; `retry_after` is how many seconds Breeze asked us to wait."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str | None = None,
+        detail: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(status, code, detail)
+        self.retry_after = retry_after
+
+
+class BreezeUnavailable(BreezeApiError):
+    """Breeze is temporarily unavailable."""
+
+
+class BillingUpstreamError(BreezeApiError):
+    """Breeze's billing back end failed or timed out."""
+
+
+class BreezeTimeout(BreezeError):
+    """Breeze did not answer completely within the deadline."""
+
+    code = "TIMEOUT"
+
+
+class BreezeUnreachable(BreezeError):
+    """No connection to Breeze could be made or kept."""
+
+    code = "CONNECTION_FAILED"
+
+
+class BadResponse(BreezeError):
+    """Breeze answered 200 with something that is not a readable balance."""
+
+    code = "BAD_RESPONSE"

@@ -1,0 +1,54 @@
+"""Logging set-up, with a redacting formatter that keeps secrets out of every log line."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+
+# Breeze keys, Slack tokens (bot, user, app, refresh, rotated) and response_url paths.
+SECRET_PATTERNS = re.compile(
+    r"brz_[A-Za-z0-9_\-]{4,}"
+    r"|xox[abposre]-[A-Za-z0-9\-]+"
+    r"|xoxe\.xox[bp]-[A-Za-z0-9\-.]+"
+    r"|xapp-[A-Za-z0-9\-]+"
+    r"|hooks\.slack\.com/\S+"
+)
+REDACTED = "[redacted]"
+QUIET_LOGGERS = ("httpx", "httpcore", "slack_sdk", "slack_bolt", "bot.bolt", "aiohttp")
+_extra_secrets: list[str] = []
+
+
+def redact(text: str) -> str:
+    """Replace anything that looks like a secret, and every known secret, with `[redacted]`."""
+    for secret in _extra_secrets:
+        text = text.replace(secret, REDACTED)
+    return SECRET_PATTERNS.sub(REDACTED, text)
+
+
+def add_secret(value: str) -> None:
+    """Also redact this exact value (a configured secret whatever its shape)."""
+    if len(value) >= 8 and value not in _extra_secrets:
+        _extra_secrets.append(value)
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats as usual, then scrubs secrets from the whole line, traceback included."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def configure_logging(level: int, secrets: tuple[str, ...] = ()) -> None:
+    """Send every logger's records, redacted, to stderr at `level`; also scrub `secrets`."""
+    for secret in secrets:
+        add_secret(secret)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))

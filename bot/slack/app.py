@@ -1,0 +1,44 @@
+"""Assemble the Bolt app from ready-made parts. No module-level app."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from pydantic import SecretStr
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.services import BalanceService
+from bot.slack.listeners import balance
+from bot.slack.replies import ReplyPoster
+from bot.tasks import TaskTracker
+
+Authorize = Callable[..., Awaitable[AuthorizeResult | None]]
+
+NOT_THIS_WORKSPACE = "This app is not set up for this workspace. Ask your Slack admin to install it."
+
+
+def build_app(
+    *,
+    signing_secret: SecretStr,
+    client: AsyncWebClient,
+    authorize: Authorize,
+    balances: BalanceService,
+    replies: ReplyPoster,
+    tasks: TaskTracker,
+) -> AsyncApp:
+    """A Bolt app whose listeners ack in-line and hand slow work to `tasks`."""
+    app = AsyncApp(
+        signing_secret=signing_secret.get_secret_value(),
+        client=client,
+        authorize=authorize,  # type: ignore[arg-type]  # Bolt accepts None: "not installed here"
+        # Listeners ack and return at once (their work goes to `tasks`), so running them
+        # in-line skips Bolt's 10 ms ack polling loop.
+        process_before_response=True,
+        user_facing_authorize_error_message=NOT_THIS_WORKSPACE,
+        logger=logging.getLogger("bot.bolt"),
+    )
+    balance.register(app, balances=balances, replies=replies, tasks=tasks)
+    return app

@@ -1,0 +1,177 @@
+"""ASGI app factory (`uvicorn --factory bot.web:create_app`): /slack/events and /healthz."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from contextlib import AsyncExitStack
+from typing import Any
+from urllib.parse import parse_qsl
+
+from slack_bolt.request.async_request import AsyncBoltRequest
+
+from bot import __version__
+from bot.config import Settings, load_settings
+from bot.deps import Deps, open_deps
+from bot.errors import ConfigError
+from bot.logs import configure_logging
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+EVENTS_PATH = "/slack/events"
+HEALTH_PATH = "/healthz"
+MAX_BODY_BYTES = 1024 * 1024  # Slack's payloads are a few KiB; refuse anything far larger.
+
+
+class BreezeBalanceApp:
+    """The whole HTTP surface; opens its dependencies in the ASGI lifespan."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.deps: Deps | None = None
+        self._stack = AsyncExitStack()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            await self._http(scope, receive, send)
+
+    async def startup(self) -> None:
+        """Open shared clients and learn who we are in Slack."""
+        deps = await self._stack.enter_async_context(open_deps(self.settings))
+        await deps.authorizer.warm()
+        self.deps = deps
+        log.info("Breeze Balance %s ready on %s", __version__, EVENTS_PATH)
+
+    async def shutdown(self) -> None:
+        """Finish replies in flight, then close everything."""
+        self.deps = None
+        await self._stack.aclose()
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except ConfigError as exc:
+                    await self._stack.aclose()
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path, method = scope["path"], scope["method"]
+        if path == HEALTH_PATH:
+            if method not in ("GET", "HEAD"):
+                await _json(send, 405, {"error": "method not allowed"}, allow="GET, HEAD")
+                return
+            await self._health(send)
+        elif path == EVENTS_PATH:
+            if method != "POST":
+                await _json(send, 405, {"error": "method not allowed"}, allow="POST")
+                return
+            await self._slack(scope, receive, send)
+        else:
+            await _json(send, 404, {"error": "not found"})
+
+    async def _health(self, send: Send) -> None:
+        deps = self.deps
+        if deps is None:
+            await _json(send, 503, {"status": "starting"})
+            return
+        await _json(
+            send,
+            200,
+            {
+                "status": "ok",
+                "version": __version__,
+                "mode": "single-workspace",
+                "workspace": deps.authorizer.team_id,
+                "breeze_key_configured": self.settings.breeze_api_key is not None,
+                "replies_in_flight": len(deps.tasks),
+            },
+        )
+
+    async def _slack(self, scope: Scope, receive: Receive, send: Send) -> None:
+        deps = self.deps
+        if deps is None:
+            await _json(send, 503, {"error": "starting"})
+            return
+        body = await _read_body(receive, MAX_BODY_BYTES)
+        if body is None:
+            await _json(send, 413, {"error": "request body too large"})
+            return
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            await _json(send, 400, {"error": "request body is not UTF-8"})
+            return
+        request = AsyncBoltRequest(
+            body=text,
+            query=dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"))),
+            headers=_headers(scope),
+        )
+        response = await deps.bolt.async_dispatch(request)
+        headers = [
+            (name.encode("latin-1"), value.encode("latin-1"))
+            for name, values in response.headers.items()
+            for value in values
+        ]
+        payload = response.body.encode("utf-8") if isinstance(response.body, str) else response.body
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+
+def _headers(scope: Scope) -> dict[str, str | Sequence[str]]:
+    headers: dict[str, list[str]] = {}
+    for raw_name, raw_value in scope["headers"]:
+        headers.setdefault(raw_name.decode("latin-1").lower(), []).append(raw_value.decode("latin-1"))
+    return {name: values[0] if len(values) == 1 else values for name, values in headers.items()}
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"".join(chunks)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _json(send: Send, status: int, data: dict[str, Any], allow: str | None = None) -> None:
+    body = json.dumps(data).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if allow:
+        headers.append((b"allow", allow.encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(settings: Settings | None = None) -> BreezeBalanceApp:
+    """The ASGI app; reads settings from the environment unless given them."""
+    if settings is None:
+        settings = load_settings()
+        configure_logging(settings.log_level_number, settings.secret_values())
+    return BreezeBalanceApp(settings)
+
+
+__all__ = ["BreezeBalanceApp", "ConfigError", "create_app"]

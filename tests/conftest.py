@@ -1,0 +1,145 @@
+"""Fixtures: fake Breeze, fake Slack Web API, a response_url catcher, and the app on loopback."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from bot.config import Settings
+from tests.fakes import AppServer, FakeServer, Recorded, Reply, SlackClient
+
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+BOT_TOKEN = "xoxb-1111-2222-testtokenvalue"
+API_KEY = "brz_live_Sup3rS3cretKeyValue42"
+TEAM_ID = "T0001"
+
+BALANCE_BODY: dict[str, Any] = {
+    "balance": 1234567.891,
+    "balance_millicredits": 1234567891,
+    "topups": [
+        {"topup_id": "tp_1", "amount": 500, "status": "succeeded", "created_at": "2026-11-01T09:30:00Z"},
+        {"topup_id": "tp_2", "amount": 250.5, "status": "pending", "created_at": "2026-11-20T16:05:00Z"},
+        {"topup_id": "tp_3", "amount": 100, "status": "failed", "created_at": "2026-10-15T12:00:00+02:00"},
+    ],
+}
+
+
+def auth_test_ok(team_id: str = TEAM_ID) -> Reply:
+    """Slack's answer to auth.test for a bot token."""
+    return Reply(
+        200,
+        {
+            "ok": True,
+            "url": "https://acme.slack.com/",
+            "team": "Acme",
+            "user": "breeze-balance",
+            "team_id": team_id,
+            "user_id": "UBOT0001",
+            "bot_id": "BBOT0001",
+            "is_enterprise_install": False,
+        },
+    )
+
+
+@pytest.fixture(scope="session")
+def breeze() -> Iterator[FakeServer]:
+    server = FakeServer("fake-breeze").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def slack_api() -> Iterator[FakeServer]:
+    server = FakeServer("fake-slack-api").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def hooks() -> Iterator[FakeServer]:
+    server = FakeServer("response-url-catcher").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_fakes(breeze: FakeServer, slack_api: FakeServer, hooks: FakeServer) -> None:
+    for server in (breeze, slack_api, hooks):
+        server.reset()
+    breeze.route("GET", "/v1/balance", Reply(200, BALANCE_BODY, {"x-breeze-api-key-id": "key_abc123"}))
+    slack_api.route("POST", "/api/auth.test", auth_test_ok())
+    hooks.route("POST", "*", Reply(200, "ok"))
+
+
+def make_settings(breeze: FakeServer, slack_api: FakeServer, **overrides: Any) -> Settings:
+    """Settings pointing at the fakes; `overrides` win."""
+    values: dict[str, Any] = {
+        "slack_signing_secret": SIGNING_SECRET,
+        "slack_bot_token": BOT_TOKEN,
+        "breeze_api_key": API_KEY,
+        "breeze_base_url": breeze.url,
+        "slack_api_url": slack_api.url + "/api/",
+        "breeze_timeout_seconds": 3,
+        "log_level": "DEBUG",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+AppFactory = Callable[..., tuple[AppServer, SlackClient]]
+
+
+@pytest.fixture
+def start_app(breeze: FakeServer, slack_api: FakeServer) -> Iterator[AppFactory]:
+    """Start the real app with settings overrides; stopped after the test."""
+    started: list[tuple[AppServer, SlackClient]] = []
+
+    def start(**overrides: Any) -> tuple[AppServer, SlackClient]:
+        settings = make_settings(breeze, slack_api, **overrides)
+        server = AppServer(settings).start()
+        client = SlackClient(server.url, settings.slack_signing_secret.get_secret_value())
+        started.append((server, client))
+        return server, client
+
+    yield start
+    for server, client in started:
+        client.close()
+        server.stop()
+
+
+@pytest.fixture
+def running(start_app: AppFactory) -> tuple[AppServer, SlackClient]:
+    """The app with default test settings."""
+    return start_app()
+
+
+@pytest.fixture
+def slack(running: tuple[AppServer, SlackClient]) -> SlackClient:
+    """A signed Slack client for the default app."""
+    return running[1]
+
+
+_hook_ids = itertools.count(1)
+
+
+@pytest.fixture
+def response_url(hooks: FakeServer) -> str:
+    return f"{hooks.url}/commands/{TEAM_ID}/{next(_hook_ids)}/secret-hook"
+
+
+def ask(slack: SlackClient, hooks: FakeServer, response_url: str, text: str = "", **extra: str) -> Recorded:
+    """Run the command, check the ack, and return what arrived at its response_url."""
+    ack = slack.command(response_url, text, **extra)
+    assert ack.status_code == 200, ack.text
+    path = response_url.removeprefix(hooks.url)
+    return hooks.wait_for(1, path=path)[0]
+
+
+@pytest.fixture
+def all_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.DEBUG)
+    return caplog
