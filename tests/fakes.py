@@ -168,9 +168,9 @@ class FakeServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-            do_GET = do_POST = _serve  # noqa: N815
+            do_GET = do_POST = _serve
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         return Handler
@@ -227,7 +227,9 @@ class SlackClient:
         """Close the connection pool."""
         self.http.close()
 
-    def signed_headers(self, body: str, timestamp: int | None = None, secret: str | None = None) -> dict[str, str]:
+    def signed_headers(
+        self, body: str, timestamp: int | None = None, secret: str | None = None
+    ) -> dict[str, str]:
         """Headers Slack sends with a body."""
         ts = str(int(time.time()) if timestamp is None else timestamp)
         return {
