@@ -118,10 +118,15 @@ class BreezeBalanceApp:
         except UnicodeDecodeError:
             await _json(send, 400, {"error": "request body is not UTF-8"})
             return
+        headers = _headers(scope)
+        if not str(headers.get("x-slack-request-timestamp", "")).isdigit():
+            # slack_sdk's verifier raises on a non-numeric timestamp; refuse it as unsigned.
+            await _json(send, 401, {"error": "invalid request"})
+            return
         request = AsyncBoltRequest(
             body=text,
             query=dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"))),
-            headers=_headers(scope),
+            headers=headers,
         )
         response = await deps.bolt.async_dispatch(request)
         headers = [

@@ -17,6 +17,15 @@ from bot.tasks import TaskTracker
 
 Authorize = Callable[..., Awaitable[AuthorizeResult | None]]
 
+# Bolt reads SLACK_BOT_TOKEN from the environment by itself and then warns that the
+# client we hand it takes precedence; that is intended here, so the warning is noise.
+_BOLT_NOISE = ("`token` will be unused",)
+
+
+def _drop_noise(record: logging.LogRecord) -> bool:
+    return not any(noise in record.getMessage() for noise in _BOLT_NOISE)
+
+
 NOT_THIS_WORKSPACE = "This app is not set up for this workspace. Ask your Slack admin to install it."
 
 
@@ -30,6 +39,9 @@ def build_app(
     tasks: TaskTracker,
 ) -> AsyncApp:
     """A Bolt app whose listeners ack in-line and hand slow work to `tasks`."""
+    bolt_logger = logging.getLogger("bot.bolt")
+    if _drop_noise not in bolt_logger.filters:
+        bolt_logger.addFilter(_drop_noise)
     app = AsyncApp(
         signing_secret=signing_secret.get_secret_value(),
         client=client,
@@ -38,7 +50,7 @@ def build_app(
         # in-line skips Bolt's 10 ms ack polling loop.
         process_before_response=True,
         user_facing_authorize_error_message=NOT_THIS_WORKSPACE,
-        logger=logging.getLogger("bot.bolt"),
+        logger=bolt_logger,
     )
     balance.register(app, balances=balances, replies=replies, tasks=tasks)
     return app

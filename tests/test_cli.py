@@ -1,0 +1,172 @@
+"""The real entry points, as an operator runs them: `python -m bot ...` and the Procfile's web line."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.conftest import API_KEY, BOT_TOKEN, SIGNING_SECRET
+from tests.fakes import FakeServer, Reply, SlackClient
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    """A clean environment: nothing of the app's settings unless given."""
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SYSTEMROOT", "TMPDIR")}
+    return {**keep, "PYTHONUNBUFFERED": "1", **extra}
+
+
+def run_bot(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_missing_settings_stop_start_up_with_one_clear_message(tmp_path: Path) -> None:
+    result = run_bot("serve", env=base_env(), cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert "SLACK_SIGNING_SECRET is not set" in result.stderr
+    assert "Signing Secret" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_malformed_setting_is_named(tmp_path: Path) -> None:
+    result = run_bot("serve", env=base_env(SLACK_SIGNING_SECRET="x1", PORT="http"), cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert "PORT is invalid" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_check_shows_configuration_without_secrets(tmp_path: Path) -> None:
+    env = base_env(SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_BOT_TOKEN=BOT_TOKEN, BREEZE_API_KEY=API_KEY)
+
+    result = run_bot("check", env=env, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "Configuration is valid" in result.stdout
+    for secret in (SIGNING_SECRET, BOT_TOKEN, API_KEY):
+        assert secret not in result.stdout + result.stderr
+
+
+def test_manifest_command_fills_in_the_public_url(tmp_path: Path) -> None:
+    result = run_bot("manifest", "https://bot.acme.dev/", env=base_env(), cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    manifest = yaml.safe_load(result.stdout)
+    assert manifest["features"]["slash_commands"][0]["url"] == "https://bot.acme.dev/slack/events"
+    assert "example.com" not in result.stdout
+
+    refused = run_bot("manifest", "http://insecure.dev", env=base_env(), cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "https://" in refused.stderr
+
+
+def procfile_command(kind: str) -> str:
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith(f"{kind}:"):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError(f"no {kind}: line in the Procfile")
+
+
+@pytest.fixture
+def web_process(
+    tmp_path: Path, breeze: FakeServer, slack_api: FakeServer
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """The Procfile's web line, run as a platform would, with $PORT set."""
+    port = free_port()
+    env = base_env(
+        PORT=str(port),
+        HOST="127.0.0.1",
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        BREEZE_API_KEY=API_KEY,
+        BREEZE_BASE_URL=breeze.url,
+        SLACK_API_URL=slack_api.url + "/api/",
+        LOG_LEVEL="DEBUG",
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    process = subprocess.Popen(
+        ["bash", "-c", f"exec {procfile_command('web')}"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+        if process.poll() is not None:
+            break
+    yield process, url
+    if process.poll() is None:
+        process.kill()
+        process.wait(10)
+
+
+def test_procfile_web_serves_healthz_and_commands_then_stops_on_sigterm(
+    web_process: tuple[subprocess.Popen[str], str], hooks: FakeServer
+) -> None:
+    process, url = web_process
+    assert process.poll() is None, process.stdout.read() if process.stdout else ""
+    health = httpx.get(f"{url}/healthz", timeout=5)
+    assert health.status_code == 200
+    assert health.json()["status"] == "ok"
+
+    slack = SlackClient(url, SIGNING_SECRET)
+    ack = slack.command(f"{hooks.url}/commands/proc/1")
+    slack.close()
+    assert ack.status_code == 200
+    reply = hooks.wait_for(1, path="/commands/proc/1")[0].json()
+    assert "1,234,567.891 credits" in reply["text"]
+
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=40)
+    # uvicorn re-raises the signal once it has shut down cleanly, as a process killed by it would.
+    assert process.returncode in (0, -signal.SIGTERM), output
+    assert "Application shutdown complete" in output
+    assert "Traceback" not in output
+    assert API_KEY not in output
+    assert BOT_TOKEN not in output
+    assert "ref=" in output  # one log line per command
+
+
+def test_a_token_slack_refuses_stops_start_up_clearly(tmp_path: Path, slack_api: FakeServer) -> None:
+    slack_api.route("POST", "/api/auth.test", Reply(200, {"ok": False, "error": "invalid_auth"}))
+    env = base_env(
+        PORT=str(free_port()),
+        HOST="127.0.0.1",
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_API_URL=slack_api.url + "/api/",
+    )
+
+    result = run_bot("serve", env=env, cwd=tmp_path)
+
+    assert result.returncode != 0
+    assert "SLACK_BOT_TOKEN was refused by Slack (invalid_auth)" in result.stderr
+    assert BOT_TOKEN not in result.stderr

@@ -1,0 +1,147 @@
+"""Settings: names, defaults, and one clear message per missing or malformed value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.config import Settings, load_settings
+from bot.errors import ConfigError
+
+ALL_VARIABLES = (
+    "SLACK_SIGNING_SECRET",
+    "SLACK_BOT_TOKEN",
+    "BREEZE_API_KEY",
+    "BREEZE_BASE_URL",
+    "SLACK_API_URL",
+    "DATABASE_URL",
+    "HOST",
+    "PORT",
+    "LOG_LEVEL",
+    "BREEZE_TIMEOUT_SECONDS",
+    "WEB_CONCURRENCY",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    for name in ALL_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "abc123")
+
+    settings = load_settings()
+
+    assert settings.breeze_url == "https://api.breeze.blue"
+    assert settings.slack_api_base == "https://slack.com/api/"
+    assert settings.database_url.startswith("sqlite:///")
+    assert settings.port == 3000
+    assert settings.host == "0.0.0.0"
+    assert settings.log_level == "INFO"
+    assert settings.slack_bot_token is None
+    assert settings.breeze_api_key is None
+
+
+def test_reads_every_variable_and_keeps_secrets_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = {
+        "SLACK_SIGNING_SECRET": "s3cr3t",
+        "SLACK_BOT_TOKEN": "xoxb-1-2-abc",
+        "BREEZE_API_KEY": "brz_abc",
+        "BREEZE_BASE_URL": "http://127.0.0.1:9/",
+        "SLACK_API_URL": "http://127.0.0.1:8/api",
+        "DATABASE_URL": "postgres://u@h/db",
+        "PORT": "8080",
+        "LOG_LEVEL": "debug",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+
+    settings = load_settings()
+
+    assert settings.breeze_url == "http://127.0.0.1:9"
+    assert settings.slack_api_base == "http://127.0.0.1:8/api/"
+    assert settings.port == 8080
+    assert settings.log_level == "DEBUG"
+    assert settings.breeze_api_key is not None
+    assert settings.breeze_api_key.get_secret_value() == "brz_abc"
+    for secret in ("s3cr3t", "xoxb-1-2-abc", "brz_abc"):
+        assert secret not in repr(settings)
+        assert secret not in str(settings.model_dump())
+
+
+def test_reads_a_dotenv_file(tmp_path: Any) -> None:
+    (tmp_path / ".env").write_text("SLACK_SIGNING_SECRET=from-file\nPORT=4000\nBREEZE_API_KEY=\n")
+
+    settings = load_settings()
+
+    assert settings.slack_signing_secret.get_secret_value() == "from-file"
+    assert settings.port == 4000
+    assert settings.breeze_api_key is None  # empty means unset
+
+
+def test_missing_signing_secret_names_it_and_where_to_get_it() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+
+    message = str(caught.value)
+    assert "SLACK_SIGNING_SECRET is not set" in message
+    assert "Signing Secret" in message
+    assert "api.slack.com/apps" in message
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("PORT", "eighty", "PORT is invalid"),
+        ("PORT", "70000", "PORT is invalid"),
+        ("LOG_LEVEL", "LOUD", "LOG_LEVEL is invalid"),
+        (
+            "SLACK_BOT_TOKEN",
+            "xapp-1-abc",
+            "SLACK_BOT_TOKEN is invalid: must be a bot token starting with xoxb-",
+        ),
+        ("BREEZE_API_KEY", "brz key with spaces", "BREEZE_API_KEY is invalid"),
+        (
+            "BREEZE_BASE_URL",
+            "api.breeze.blue",
+            "BREEZE_BASE_URL is invalid: must be an http:// or https:// URL",
+        ),
+        ("SLACK_API_URL", "ftp://slack.com/api", "SLACK_API_URL is invalid"),
+        ("BREEZE_TIMEOUT_SECONDS", "120", "BREEZE_TIMEOUT_SECONDS is invalid"),
+    ],
+)
+def test_malformed_values_are_named(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "abc123")
+    monkeypatch.setenv(name, value)
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+
+    assert expected in str(caught.value)
+    if name in ("SLACK_BOT_TOKEN", "BREEZE_API_KEY"):
+        assert value not in str(caught.value), "a rejected secret must not be echoed"
+
+
+def test_every_problem_is_reported_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "nope")
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+
+    lines = str(caught.value).splitlines()
+    assert any(line.startswith("SLACK_SIGNING_SECRET") for line in lines)
+    assert any(line.startswith("PORT") for line in lines)
+
+
+def test_overrides_win_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "from-env")
+
+    settings = Settings(slack_signing_secret="given")  # type: ignore[arg-type]
+
+    assert settings.slack_signing_secret.get_secret_value() == "given"
