@@ -129,13 +129,13 @@ class BreezeBalanceApp:
             headers=headers,
         )
         response = await deps.bolt.async_dispatch(request)
-        headers = [
+        raw_headers = [
             (name.encode("latin-1"), value.encode("latin-1"))
             for name, values in response.headers.items()
             for value in values
         ]
         payload = response.body.encode("utf-8") if isinstance(response.body, str) else response.body
-        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.start", "status": response.status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": payload})
 
 
