@@ -96,6 +96,7 @@ async def _balance(settings: Settings) -> int:
 
     from bot.breeze import BreezeClient
     from bot.slack import text
+    from bot.slack.blocks import error_code, wording
 
     if settings.breeze_api_key is None:
         raise ConfigError("BREEZE_API_KEY is not set; it is needed to fetch a balance.")
@@ -104,7 +105,8 @@ async def _balance(settings: Settings) -> int:
         try:
             balance = await client.get_balance(settings.breeze_api_key)
         except BotError as exc:
-            print(f"Breeze refused: {type(exc).__name__}: {exc}", file=sys.stderr)
+            words = wording(exc)
+            print(f"{words.title} {words.next_step} (error {error_code(exc)})", file=sys.stderr)
             return 1
     print(f"Balance: {text.credits(balance.credits)}")
     for topup in balance.topups_newest_first()[:5]:

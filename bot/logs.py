@@ -44,7 +44,7 @@ def configure_logging(level: int, secrets: tuple[str, ...] = ()) -> None:
     for secret in secrets:
         add_secret(secret)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(RedactingFormatter("%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

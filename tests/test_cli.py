@@ -170,3 +170,47 @@ def test_a_token_slack_refuses_stops_start_up_clearly(tmp_path: Path, slack_api:
     assert result.returncode != 0
     assert "SLACK_BOT_TOKEN was refused by Slack (invalid_auth)" in result.stderr
     assert BOT_TOKEN not in result.stderr
+
+
+def test_sigterm_waits_for_replies_already_acknowledged(
+    web_process: tuple[subprocess.Popen[str], str], hooks: FakeServer, breeze: FakeServer
+) -> None:
+    process, url = web_process
+    breeze.route("GET", "/v1/balance", Reply(200, {"balance": 42}, delay=2))
+    slack = SlackClient(url, SIGNING_SECRET)
+    acks = [slack.command(f"{hooks.url}/commands/shutdown/{n}") for n in range(3)]
+    slack.close()
+    assert [a.status_code for a in acks] == [200, 200, 200]
+    breeze.wait_for(3)
+
+    process.send_signal(signal.SIGTERM)  # while Breeze is still answering
+
+    output, _ = process.communicate(timeout=40)
+    for n in range(3):
+        reply = hooks.wait_for(1, path=f"/commands/shutdown/{n}", timeout=1)[0].json()
+        assert reply["text"] == "Breeze balance: 42 credits"
+    assert "waiting up to 25 s for 3 reply(s) in flight" in output
+
+
+def test_balance_command_prints_the_balance(tmp_path: Path, breeze: FakeServer) -> None:
+    env = base_env(SLACK_SIGNING_SECRET="x1", BREEZE_API_KEY=API_KEY, BREEZE_BASE_URL=breeze.url)
+
+    result = run_bot("balance", env=env, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "Balance: 1,234,567.891 credits" in result.stdout
+    assert "API key id: key_abc123" in result.stdout
+    assert breeze.received()[0].headers["xi-api-key"] == API_KEY
+
+
+def test_balance_command_reports_a_refused_key(tmp_path: Path, breeze: FakeServer) -> None:
+    breeze.route(
+        "GET", "/v1/balance", Reply(401, {"code": "AUTH_INVALID_SESSION", "detail": "no", "error": "x"})
+    )
+    env = base_env(SLACK_SIGNING_SECRET="x1", BREEZE_API_KEY=API_KEY, BREEZE_BASE_URL=breeze.url)
+
+    result = run_bot("balance", env=env, cwd=tmp_path)
+
+    assert result.returncode == 1
+    assert "Breeze did not accept the API key" in result.stderr
+    assert API_KEY not in result.stderr + result.stdout

@@ -105,3 +105,15 @@ def test_a_recent_signed_request_is_accepted(
 
     assert response.status_code == 200
     hooks.wait_for(1)
+
+
+def test_url_verification_challenge_is_answered_when_signed(slack: SlackClient) -> None:
+    body = '{"type": "url_verification", "token": "legacy", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}'
+    headers = {**slack.signed_headers(body), "content-type": "application/json"}
+
+    response = slack.http.post("/slack/events", content=body, headers=headers)
+
+    assert response.status_code == 200
+    assert "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" in response.text
+    forged = {**slack.signed_headers(body, secret="wrong"), "content-type": "application/json"}
+    assert slack.http.post("/slack/events", content=body, headers=forged).status_code == 401

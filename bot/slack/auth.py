@@ -47,10 +47,7 @@ class SingleWorkspaceAuthorizer:
     async def warm(self) -> None:
         """Call `auth.test` once at start-up; raise `ConfigError` if Slack refuses the token."""
         if self._token is None:
-            log.warning(
-                "SLACK_BOT_TOKEN is not set: commands are answered, but the app cannot check "
-                "which workspace they come from"
-            )
+            log.warning("SLACK_BOT_TOKEN is not set: /breeze-balance works, but no Slack Web API call can")
             return
         try:
             async with asyncio.timeout(STARTUP_AUTH_TEST_SECONDS):
