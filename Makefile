@@ -34,7 +34,7 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-check: $(STAMP) ## validate the configuration without starting
+check: $(STAMP) ## validate the configuration and try it against Slack and Breeze
 	$(BIN)/python -m bot check
 
 lock: ## re-pin constraints.txt to the newest versions the ranges in pyproject.toml allow

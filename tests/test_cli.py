@@ -56,15 +56,51 @@ def test_malformed_setting_is_named(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_check_shows_configuration_without_secrets(tmp_path: Path) -> None:
-    env = base_env(SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_BOT_TOKEN=BOT_TOKEN, BREEZE_API_KEY=API_KEY)
+def check_env(breeze: FakeServer, slack_api: FakeServer) -> dict[str, str]:
+    return base_env(
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        BREEZE_API_KEY=API_KEY,
+        BREEZE_BASE_URL=breeze.url,
+        SLACK_API_URL=slack_api.url + "/api/",
+    )
 
-    result = run_bot("check", env=env, cwd=tmp_path)
+
+def test_check_tries_slack_and_breeze_without_showing_secrets(
+    tmp_path: Path, breeze: FakeServer, slack_api: FakeServer
+) -> None:
+    result = run_bot("check", env=check_env(breeze, slack_api), cwd=tmp_path)
 
     assert result.returncode == 0, result.stderr
     assert "Configuration is valid" in result.stdout
+    assert "Slack: workspace Acme (T0001)" in result.stdout
+    assert "Breeze: key accepted with key id key_abc123; balance 1,234,567.891 credits" in result.stdout
     for secret in (SIGNING_SECRET, BOT_TOKEN, API_KEY):
         assert secret not in result.stdout + result.stderr
+    assert breeze.received()[0].headers["xi-api-key"] == API_KEY
+    assert slack_api.received()[0].headers["authorization"] == f"Bearer {BOT_TOKEN}"
+
+
+def test_check_says_which_credential_fails(tmp_path: Path, breeze: FakeServer, slack_api: FakeServer) -> None:
+    breeze.route(
+        "GET", "/v1/balance", Reply(401, {"code": "AUTH_INVALID_SESSION", "detail": "no", "error": "x"})
+    )
+    slack_api.route("POST", "/api/auth.test", Reply(200, {"ok": False, "error": "invalid_auth"}))
+
+    result = run_bot("check", env=check_env(breeze, slack_api), cwd=tmp_path)
+
+    assert result.returncode == 1
+    assert "FAIL Slack refused SLACK_BOT_TOKEN (invalid_auth)" in result.stdout
+    assert "FAIL Breeze: Breeze did not accept the API key. (error AUTH_INVALID_SESSION)" in result.stdout
+
+
+def test_check_offline_calls_nothing(tmp_path: Path, breeze: FakeServer, slack_api: FakeServer) -> None:
+    result = run_bot("check", "--offline", env=check_env(breeze, slack_api), cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "Configuration is valid" in result.stdout
+    assert breeze.received() == []
+    assert slack_api.received() == []
 
 
 def test_manifest_command_fills_in_the_public_url(tmp_path: Path) -> None:
