@@ -146,6 +146,7 @@ class FakeServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else headers and body wait on delayed ACKs (40 ms)
 
             def _serve(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
