@@ -83,7 +83,7 @@ def to_decimal(value: int | float) -> Decimal:
     exact = Decimal(repr(value))
     with localcontext() as ctx:
         ctx.prec = max(28, exact.adjusted() + 8)
-        return exact.quantize(_THOUSANDTH).normalize() if exact else Decimal(0)
+        return exact.quantize(_THOUSANDTH) if exact else Decimal(0)
 
 
 def _text(value: Any) -> str | None:
@@ -108,18 +108,14 @@ def parse_balance(body: bytes, headers: Mapping[str, str]) -> Balance:
 
 
 def _credits(data: dict[str, Any]) -> Decimal:
-    millicredits = data.get("balance_millicredits")
-    if isinstance(millicredits, int) and not isinstance(millicredits, bool):
-        return _from_millicredits(millicredits)
+    """`balance` is required; the exact `balance_millicredits`, when given, says it precisely."""
     balance = data.get("balance")
     if not _is_number(balance):
         raise errors.BadResponse("Breeze's answer has no numeric `balance`")
+    millicredits = data.get("balance_millicredits")
+    if isinstance(millicredits, int) and not isinstance(millicredits, bool):
+        return Decimal(f"{millicredits}e-3") if millicredits else Decimal(0)  # exact, unlike scaleb
     return to_decimal(balance)
-
-
-def _from_millicredits(millicredits: int) -> Decimal:
-    exact = Decimal(millicredits).scaleb(-3)
-    return exact.normalize() if exact else Decimal(0)
 
 
 def _topups(raw: Any) -> tuple[tuple[Topup, ...], int]:

@@ -49,7 +49,7 @@ def number(value: Decimal) -> str:
     if not value.is_finite():
         return "unknown"
     sign = "-" if value < 0 else ""
-    digits = format(abs(value), "f")
+    digits = format(value.copy_abs(), "f")  # copy_abs is exact; abs() rounds to 28 digits
     whole, _, fraction = digits.partition(".")
     fraction = fraction.rstrip("0")
     grouped = f"{int(whole):,}" if len(whole) <= 4000 else whole
@@ -58,7 +58,7 @@ def number(value: Decimal) -> str:
 
 def credits(value: Decimal, *, signed: bool = False) -> str:
     """`1,234.5 credits`, `1 credit`; with `signed`, a `+` before positive amounts."""
-    unit = "credit" if abs(value) == 1 else "credits"
+    unit = "credit" if value.copy_abs() == 1 else "credits"
     plus = "+" if signed and value > 0 else ""
     return f"{plus}{number(value)} {unit}"
 
