@@ -11,6 +11,7 @@ from bot.config import Settings
 from bot.domain import Balance
 from bot.errors import BotError, NoApiKey
 from bot.slack import text
+from bot.slack.auth import slack_error
 from bot.slack.blocks import error_code, wording
 
 OK, FAIL, SKIP = "ok  ", "FAIL", "--  "
@@ -52,9 +53,7 @@ async def _check_slack(settings: Settings) -> tuple[bool, str]:
     try:
         who = await client.auth_test(token=settings.slack_bot_token.get_secret_value())
     except SlackApiError as exc:
-        data = exc.response.data
-        error = data.get("error") if isinstance(data, dict) else f"HTTP {exc.response.status_code}"
-        return False, f"  {FAIL} Slack refused SLACK_BOT_TOKEN ({error})"
+        return False, f"  {FAIL} Slack refused SLACK_BOT_TOKEN ({slack_error(exc)})"
     except (SlackClientError, OSError, TimeoutError) as exc:
         return (
             False,

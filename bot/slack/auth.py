@@ -24,6 +24,12 @@ RETRY_AUTH_TEST_SECONDS = 60.0
 STARTUP_AUTH_TEST_SECONDS = 5.0
 
 
+def slack_error(exc: SlackApiError) -> str:
+    """Slack's error word (`invalid_auth`), or the HTTP status when the answer was not JSON."""
+    data = exc.response.data
+    return str(data.get("error")) if isinstance(data, dict) else f"HTTP {exc.response.status_code}"
+
+
 class SingleWorkspaceAuthorizer:
     """Bolt's `authorize` for one workspace: the bot token's `auth.test`, cached.
 
@@ -53,8 +59,7 @@ class SingleWorkspaceAuthorizer:
             async with asyncio.timeout(STARTUP_AUTH_TEST_SECONDS):
                 await self._identify()
         except SlackApiError as exc:
-            data = exc.response.data
-            error = str(data.get("error")) if isinstance(data, dict) else f"HTTP {exc.response.status_code}"
+            error = slack_error(exc)
             if error in _BAD_TOKEN_ERRORS:
                 raise ConfigError(
                     f"SLACK_BOT_TOKEN was refused by Slack ({error}); copy the Bot User OAuth Token "
