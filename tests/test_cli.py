@@ -250,3 +250,37 @@ def test_balance_command_reports_a_refused_key(tmp_path: Path, breeze: FakeServe
     assert result.returncode == 1
     assert "Breeze did not accept the API key" in result.stderr
     assert API_KEY not in result.stderr + result.stdout
+
+
+def test_procfile_web_honours_web_concurrency(tmp_path: Path) -> None:
+    port = free_port()
+    env = base_env(
+        PORT=str(port),
+        HOST="127.0.0.1",
+        WEB_CONCURRENCY="2",
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    process = subprocess.Popen(
+        ["bash", "-c", f"exec {procfile_command('web')}"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        healthy = False
+        while not healthy and time.monotonic() < deadline and process.poll() is None:
+            try:
+                healthy = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert healthy
+        time.sleep(1)  # the first worker answered; give the second one time to finish starting
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=40)
+    assert f"Uvicorn running on http://127.0.0.1:{port}" in output
+    assert output.count("Application startup complete") == 2, output
