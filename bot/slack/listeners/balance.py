@@ -13,7 +13,7 @@ from bot.domain import Requester, new_reference
 from bot.errors import BotError
 from bot.services import BalanceService
 from bot.slack import blocks
-from bot.slack.commands import parse
+from bot.slack.commands import Command, parse
 from bot.slack.ids import COMMAND, Subcommand
 from bot.slack.replies import ReplyPoster
 from bot.tasks import TaskTracker
@@ -59,12 +59,12 @@ def register(app: AsyncApp, *, balances: BalanceService, replies: ReplyPoster, t
 
 async def answer(request: CommandRequest, balances: BalanceService, replies: ReplyPoster) -> None:
     """Build the reply for one command and deliver it; log one line about how it went."""
+    if not request.response_url:
+        log.error("command ref=%s has no response_url; nowhere to reply", request.reference)
+        return
     started = time.perf_counter()
     command = parse(request.text)
-    message, outcome = await _reply_for(command.subcommand, command.unknown, request, balances)
-    if not request.response_url:
-        log.error("command %s has no response_url; nowhere to reply", request.reference)
-        return
+    message, outcome = await _reply_for(command, request, balances)
     delivered = await replies.post(request.response_url, message, request.reference)
     log.info(
         "command ref=%s team=%s user=%s subcommand=%s outcome=%s delivered=%s ms=%.0f",
@@ -79,11 +79,11 @@ async def answer(request: CommandRequest, balances: BalanceService, replies: Rep
 
 
 async def _reply_for(
-    subcommand: Subcommand, unknown: str | None, request: CommandRequest, balances: BalanceService
+    command: Command, request: CommandRequest, balances: BalanceService
 ) -> tuple[blocks.Message, str]:
-    if subcommand is Subcommand.HELP:
-        return blocks.help_message(unknown), "help"
-    shared_by = request.requester.user_id if subcommand is Subcommand.SHARE else None
+    if command.subcommand is Subcommand.HELP:
+        return blocks.help_message(command.unknown), "help"
+    shared_by = request.requester.user_id if command.subcommand is Subcommand.SHARE else None
     try:
         balance = await balances.balance_for(request.requester)
     except BotError as exc:
