@@ -119,7 +119,8 @@ class BreezeBalanceApp:
             await _json(send, 400, {"error": "request body is not UTF-8"})
             return
         headers = _headers(scope)
-        if not str(headers.get("x-slack-request-timestamp", "")).isdigit():
+        timestamp = headers.get("x-slack-request-timestamp")
+        if timestamp is not None and not str(timestamp).isdigit():
             # slack_sdk's verifier raises on a non-numeric timestamp; refuse it as unsigned.
             await _json(send, 401, {"error": "invalid request"})
             return

@@ -117,3 +117,14 @@ def test_url_verification_challenge_is_answered_when_signed(slack: SlackClient) 
     assert "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" in response.text
     forged = {**slack.signed_headers(body, secret="wrong"), "content-type": "application/json"}
     assert slack.http.post("/slack/events", content=body, headers=forged).status_code == 401
+
+
+def test_ssl_check_is_answered(slack: SlackClient, breeze: FakeServer) -> None:
+    # https://api.slack.com/interactivity/slash-commands#ssl
+    body = "ssl_check=1&token=legacy-verification-token"
+    response = slack.http.post(
+        "/slack/events", content=body, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+
+    assert response.status_code == 200
+    assert breeze.received() == []
