@@ -123,6 +123,19 @@ def procfile_command(kind: str) -> str:
     raise AssertionError(f"no {kind}: line in the Procfile")
 
 
+def start_procfile_web(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    """Run the Procfile's web line as a platform would, with this virtualenv's python first on PATH."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    return subprocess.Popen(
+        ["bash", "-c", f"exec {procfile_command('web')}"],
+        env={**env, "PATH": path},
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 @pytest.fixture
 def web_process(
     tmp_path: Path, breeze: FakeServer, slack_api: FakeServer
@@ -138,16 +151,8 @@ def web_process(
         BREEZE_BASE_URL=breeze.url,
         SLACK_API_URL=slack_api.url + "/api/",
         LOG_LEVEL="DEBUG",
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     )
-    process = subprocess.Popen(
-        ["bash", "-c", f"exec {procfile_command('web')}"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_procfile_web(env, tmp_path)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -259,16 +264,8 @@ def test_procfile_web_honours_web_concurrency(tmp_path: Path) -> None:
         HOST="127.0.0.1",
         WEB_CONCURRENCY="2",
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     )
-    process = subprocess.Popen(
-        ["bash", "-c", f"exec {procfile_command('web')}"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_procfile_web(env, tmp_path)
     try:
         deadline = time.monotonic() + 30
         healthy = False

@@ -129,7 +129,7 @@ def test_redaction_covers_every_logger_and_tracebacks(secret: str) -> None:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logs.RedactingFormatter("%(name)s %(message)s"))
-    logger = logging.getLogger("some.library")
+    logger = logging.getLogger("third_party.client")
     logger.addHandler(handler)
     try:
         logger.warning("token is %s", secret)
