@@ -178,6 +178,3 @@ def create_app(settings: Settings | None = None) -> BreezeBalanceApp:
         settings = load_settings()
         configure_logging(settings.log_level_number, settings.secret_values())
     return BreezeBalanceApp(settings)
-
-
-__all__ = ["BreezeBalanceApp", "ConfigError", "create_app"]
