@@ -1,17 +1,20 @@
-"""Command line: `python -m bot [serve|check|balance|manifest]`."""
+"""Command line: `python -m bot [serve|migrate|rotate-keys|check|balance|manifest|new-encryption-key]`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from pathlib import Path
 
-from bot import __version__, checks
-from bot.config import Settings, load_settings
-from bot.errors import BotError, ConfigError
+from bot import __version__, checks, db
+from bot.config import Settings, StorageSettings, load_settings, load_storage_settings
+from bot.crypto import key_file_for, load_cipher, new_key
+from bot.errors import BotError, ConfigError, StorageError
 from bot.logs import configure_logging
 from bot.slack.blocks import error_code, wording
+from bot.store import KeyStore
 
 GRACEFUL_CONNECTION_SECONDS = 5
 MANIFEST_PLACEHOLDER = "https://breeze-balance.example.com"
@@ -23,13 +26,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "manifest":
             return _manifest(args.url)
+        if args.command == "new-encryption-key":
+            print(new_key())
+            return 0
+        if args.command in ("migrate", "rotate-keys"):
+            storage = load_storage_settings()
+            configure_logging(logging.INFO, tuple(storage.encryption_keys))
+            return _migrate(storage) if args.command == "migrate" else asyncio.run(_rotate(storage))
         settings = load_settings()
         configure_logging(settings.log_level_number, settings.secret_values())
         if args.command == "balance":
             return asyncio.run(_balance(settings))
         if args.command == "check":
             return asyncio.run(_check(settings, online=not args.offline))
-        return _serve(settings)
+        return _serve(settings, migrate=args.migrate)
     except ConfigError as exc:
         print(f"Breeze Balance cannot start:\n{_indent(str(exc))}", file=sys.stderr)
         print("Set these in the environment or in a .env file (see .env.example).", file=sys.stderr)
@@ -40,13 +50,21 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Breeze Balance for Slack")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("serve", help="serve Slack's requests over HTTP (the default)")
+    serve = sub.add_parser("serve", help="serve Slack's requests over HTTP (the default)")
+    serve.add_argument(
+        "--migrate", action="store_true", help="migrate the database first (as AUTO_MIGRATE=true does)"
+    )
+    sub.add_parser("migrate", help="create or upgrade the database schema (the Procfile's release phase)")
+    sub.add_parser(
+        "rotate-keys", help="re-encrypt every stored secret with the first BREEZE_ENCRYPTION_KEYS key"
+    )
+    sub.add_parser("new-encryption-key", help="print a new random key for BREEZE_ENCRYPTION_KEYS")
     check = sub.add_parser("check", help="validate the configuration, then try it with Slack and Breeze")
     check.add_argument("--offline", action="store_true", help="only validate; call neither Slack nor Breeze")
     sub.add_parser("balance", help="fetch the balance with BREEZE_API_KEY and print it")
     manifest = sub.add_parser("manifest", help="print manifest.yaml with your public URL filled in")
     manifest.add_argument("url", help="the public https:// base URL of this app")
-    parser.set_defaults(command="serve")
+    parser.set_defaults(command="serve", migrate=False)
     return parser
 
 
@@ -54,9 +72,11 @@ def _indent(text: str) -> str:
     return "\n".join(f"  - {line}" for line in text.splitlines())
 
 
-def _serve(settings: Settings) -> int:
+def _serve(settings: Settings, *, migrate: bool) -> int:
     import uvicorn
 
+    # Checked once here, before any worker starts, so a problem is one clear message.
+    asyncio.run(_prepare_database(settings, migrate=migrate or settings.auto_migrate))
     uvicorn.run(
         "bot.web:create_app",
         factory=True,
@@ -71,6 +91,66 @@ def _serve(settings: Settings) -> int:
         forwarded_allow_ips="*",
         timeout_graceful_shutdown=GRACEFUL_CONNECTION_SECONDS,
     )
+    return 0
+
+
+async def _prepare_database(settings: Settings, *, migrate: bool) -> None:
+    database = db.parse_database_url(settings.database_url)
+    engine = db.create_engine(database)
+    try:
+        if migrate:
+            before, after = await db.migrate(engine)
+            if before != after:
+                print(f"Migrated {database.display} to schema {after}.", file=sys.stderr)
+        else:
+            await db.require_migrated(engine, database.display)
+    except StorageError as exc:
+        raise ConfigError(f"DATABASE_URL ({database.display}): {exc}") from None
+    finally:
+        await engine.dispose()
+
+
+def _migrate(storage: StorageSettings) -> int:
+    database = db.parse_database_url(storage.database_url)
+    try:
+        before, after = db.run_migrations(database)
+    except StorageError as exc:
+        print(f"Could not migrate {database.display}: {exc}", file=sys.stderr)
+        return 1
+    if before == after:
+        print(f"{database.display} is up to date (schema {after}).")
+    else:
+        print(f"Migrated {database.display} from {before or 'an empty database'} to schema {after}.")
+    return 0
+
+
+async def _rotate(storage: StorageSettings) -> int:
+    database = db.parse_database_url(storage.database_url)
+    engine = db.create_engine(database)
+    try:
+        await db.require_migrated(engine, database.display)
+        sqlite_file = database.sqlite_file
+        key_file = key_file_for(sqlite_file) if sqlite_file is not None else None
+        if not storage.encryption_keys and (key_file is None or not key_file.exists()):
+            raise ConfigError(
+                "BREEZE_ENCRYPTION_KEYS is not set: put the new key first and the old ones after it, "
+                "comma-separated, then run rotate-keys again."
+            )
+        cipher = load_cipher(storage.encryption_keys, key_file=key_file)
+        report = await KeyStore(engine, cipher).rotate()
+    except StorageError as exc:
+        print(f"Could not re-encrypt: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await engine.dispose()
+    print(f"Re-encrypted {report.rotated} stored secret(s) with the first encryption key.")
+    if report.unreadable:
+        print(
+            "These could not be decrypted with any configured key and were left as they are:", file=sys.stderr
+        )
+        for item in report.unreadable:
+            print(f"  - {item}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.crypto import is_key
 from bot.errors import ConfigError
 
 DEFAULT_BREEZE_BASE_URL = "https://api.breeze.blue"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_DATABASE_URL = "sqlite:///breeze-balance.db"
+
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -35,11 +39,25 @@ HINTS: dict[str, str] = {
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
     "BREEZE_TIMEOUT_SECONDS": "seconds, between 1 and 20 (Slack waits up to 30 minutes for a reply)",
     "WEB_CONCURRENCY": "a number of worker processes between 1 and 64",
+    "SLACK_CLIENT_ID": "find it at https://api.slack.com/apps -> your app -> Basic Information -> Client ID",
+    "SLACK_CLIENT_SECRET": (
+        "find it at https://api.slack.com/apps -> your app -> Basic Information -> Client Secret"
+    ),
+    "BREEZE_ENCRYPTION_KEYS": (
+        "comma-separated Fernet keys, newest first; make one with `python -m bot new-encryption-key`"
+    ),
+    "BREEZE_ADMIN_USER_IDS": (
+        "comma-separated Slack user ids such as U012AB3CD (profile -> ⋮ -> Copy member ID)"
+    ),
+    "AUTO_MIGRATE": "true to migrate the database when the web process starts, false (the default) not to",
 }
 
+MULTI_WORKSPACE = "multi-workspace"
+SINGLE_WORKSPACE = "single-workspace"
 
-class Settings(BaseSettings):
-    """Everything the app can be configured with; secrets stay `SecretStr` until used."""
+
+class StorageSettings(BaseSettings):
+    """What the database commands (`migrate`, `rotate-keys`) need, and nothing about Slack."""
 
     model_config = SettingsConfigDict(
         env_file=".env",
@@ -50,17 +68,47 @@ class Settings(BaseSettings):
         hide_input_in_errors=True,
     )
 
+    database_url: str = DEFAULT_DATABASE_URL
+    breeze_encryption_keys: SecretStr | None = None
+    auto_migrate: bool = False
+
+    @field_validator("breeze_encryption_keys")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        keys = [k.strip() for k in value.get_secret_value().split(",") if k.strip()]
+        for number, key in enumerate(keys, start=1):
+            if not is_key(key):
+                raise ValueError(
+                    f"key number {number} is not a Fernet key (44 characters of url-safe base64)"
+                )
+        return SecretStr(",".join(keys)) if keys else None
+
+    @property
+    def encryption_keys(self) -> list[str]:
+        """BREEZE_ENCRYPTION_KEYS as a list, the key that encrypts first."""
+        if self.breeze_encryption_keys is None:
+            return []
+        return self.breeze_encryption_keys.get_secret_value().split(",")
+
+
+class Settings(StorageSettings):
+    """Everything the app can be configured with; secrets stay `SecretStr` until used."""
+
     slack_signing_secret: SecretStr
     slack_bot_token: SecretStr | None = None
     breeze_api_key: SecretStr | None = None
     breeze_base_url: str = DEFAULT_BREEZE_BASE_URL
     slack_api_url: str = DEFAULT_SLACK_API_URL
-    database_url: str = DEFAULT_DATABASE_URL
     host: str = "0.0.0.0"  # noqa: S104 - a PaaS routes to the container's public interface
     port: int = Field(default=3000, ge=1, le=65535)
     log_level: LogLevel = "INFO"
     breeze_timeout_seconds: float = Field(default=8.0, ge=1, le=20)
     web_concurrency: int = Field(default=1, ge=1, le=64)
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
+    breeze_admin_user_ids: str = ""
 
     @field_validator("slack_signing_secret")
     @classmethod
@@ -90,6 +138,20 @@ class Settings(BaseSettings):
             raise ValueError("must contain only visible ASCII characters, without spaces")
         return SecretStr(key)
 
+    @field_validator("breeze_admin_user_ids")
+    @classmethod
+    def _user_ids(cls, value: str) -> str:
+        ids = [i.strip() for i in value.split(",") if i.strip()]
+        for user_id in ids:
+            if not _USER_ID.fullmatch(user_id):
+                raise ValueError(f"{user_id!r} is not a Slack user id like U012AB3CD")
+        return ",".join(ids)
+
+    @field_validator("slack_client_id")
+    @classmethod
+    def _client_id(cls, value: str | None) -> str | None:
+        return value.strip() if value else None
+
     @field_validator("breeze_base_url", "slack_api_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -113,10 +175,26 @@ class Settings(BaseSettings):
         """Slack Web API base URL with the trailing slash slack_sdk expects."""
         return self.slack_api_url.rstrip("/") + "/"
 
+    @property
+    def mode(self) -> str:
+        """`multi-workspace` when the OAuth install flow is configured, else `single-workspace`."""
+        return MULTI_WORKSPACE if self.slack_client_id else SINGLE_WORKSPACE
+
+    @property
+    def admin_user_ids(self) -> frozenset[str]:
+        """Users who may manage the key whatever their Slack role."""
+        return frozenset(filter(None, self.breeze_admin_user_ids.split(",")))
+
     def secret_values(self) -> tuple[str, ...]:
         """Every configured secret, for the log redactor."""
-        secrets = (self.slack_signing_secret, self.slack_bot_token, self.breeze_api_key)
-        return tuple(s.get_secret_value() for s in secrets if s is not None)
+        secrets = (
+            self.slack_signing_secret,
+            self.slack_bot_token,
+            self.breeze_api_key,
+            self.slack_client_secret,
+        )
+        values = [s.get_secret_value() for s in secrets if s is not None]
+        return (*values, *self.encryption_keys)
 
     @property
     def log_level_number(self) -> int:
@@ -124,12 +202,38 @@ class Settings(BaseSettings):
         return int(logging.getLevelName(self.log_level))
 
 
+def load_storage_settings(**overrides: Any) -> StorageSettings:
+    """Read and validate the database settings only."""
+    try:
+        return StorageSettings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Read and validate settings; raise `ConfigError` with one readable line per problem."""
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+    _check_mode(settings)
+    return settings
+
+
+def _check_mode(settings: Settings) -> None:
+    """One of two modes: a bot token (one workspace) or OAuth client credentials (many)."""
+    if bool(settings.slack_client_id) != (settings.slack_client_secret is not None):
+        missing = "SLACK_CLIENT_SECRET" if settings.slack_client_id else "SLACK_CLIENT_ID"
+        raise ConfigError(
+            f"{missing} is not set; SLACK_CLIENT_ID and SLACK_CLIENT_SECRET go together "
+            f"(multi-workspace mode); {HINTS[missing]}."
+        )
+    if settings.slack_client_id and settings.slack_bot_token is not None:
+        raise ConfigError(
+            "SLACK_BOT_TOKEN and SLACK_CLIENT_ID are both set; choose one mode: SLACK_BOT_TOKEN for "
+            "one workspace, or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET to let many workspaces install "
+            "the app (each installation then brings its own token)."
+        )
 
 
 def _describe(exc: ValidationError) -> str:

@@ -1,29 +1,43 @@
-"""Composition root: opens and closes the shared client, adapters and services."""
+"""Composition root: opens and closes the shared client, database, adapters and services."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
+from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
+from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import __version__
+from bot import __version__, db
 from bot.breeze import BreezeClient
 from bot.config import Settings
-from bot.services import BalanceService, EnvironmentKey
-from bot.slack.app import build_app
+from bot.crypto import Cipher, key_file_for, load_cipher
+from bot.services import BalanceService, KeyService, WorkspaceKeys
+from bot.slack.admins import Admins, BotTokens
+from bot.slack.app import Authorize, build_app
 from bot.slack.auth import SingleWorkspaceAuthorizer
+from bot.slack.installations import CachingStore, Installations
+from bot.slack.parts import Parts
 from bot.slack.replies import ReplyPoster
+from bot.store import KeyStore
 from bot.tasks import TaskTracker
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"breeze-balance-slack/{__version__}"
 SHUTDOWN_GRACE_SECONDS = 25.0
+# What the app asks Slack for when a workspace installs it (manifest.yaml says the same).
+BOT_SCOPES = ("commands", "users:read")
+OAUTH_STATE_SECONDS = 600
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,11 +46,15 @@ class Deps:
 
     settings: Settings
     http: httpx.AsyncClient
+    engine: AsyncEngine
     breeze: BreezeClient
     balances: BalanceService
+    keys: KeyService
     tasks: TaskTracker
-    authorizer: SingleWorkspaceAuthorizer
     bolt: AsyncApp
+    authorizer: SingleWorkspaceAuthorizer | None = None
+    installations: Installations | None = None
+    oauth: AsyncOAuthFlow | None = None
 
 
 def _http_client(settings: Settings) -> httpx.AsyncClient:
@@ -48,26 +66,97 @@ def _http_client(settings: Settings) -> httpx.AsyncClient:
     )
 
 
+async def open_database(settings: Settings, stack: AsyncExitStack) -> tuple[AsyncEngine, Cipher]:
+    """The engine (migrated, or refusing to start) and the cipher for secrets at rest."""
+    database = db.parse_database_url(settings.database_url)
+    engine = db.create_engine(database)
+    stack.push_async_callback(engine.dispose)
+    if settings.auto_migrate:
+        before, after = await db.migrate(engine)
+        if before != after:
+            log.info("migrated the database %s from %s to %s", database.display, before or "empty", after)
+    else:
+        await db.require_migrated(engine, database.display)
+    sqlite_file = database.sqlite_file
+    cipher = load_cipher(
+        settings.encryption_keys,
+        key_file=key_file_for(sqlite_file) if sqlite_file is not None else None,
+        ephemeral_ok=database.is_sqlite,
+    )
+    return engine, cipher
+
+
 @asynccontextmanager
 async def open_deps(settings: Settings) -> AsyncIterator[Deps]:
     """Open everything; on exit, let replies in flight finish, then close connections."""
-    async with _http_client(settings) as http:
+    async with AsyncExitStack() as stack:
+        http = await stack.enter_async_context(_http_client(settings))
+        engine, cipher = await open_database(settings, stack)
         breeze = BreezeClient(http, settings.breeze_url, settings.breeze_timeout_seconds)
-        balances = BalanceService(breeze, EnvironmentKey(settings.breeze_api_key))
+        store = KeyStore(engine, cipher)
+        fallback = settings.breeze_api_key if settings.slack_client_id is None else None
+        if settings.slack_client_id and settings.breeze_api_key is not None:
+            log.warning("BREEZE_API_KEY is ignored in multi-workspace mode: each workspace sets its own key")
+        balances = BalanceService(breeze, WorkspaceKeys(store, fallback))
+        keys = KeyService(store, breeze, fallback)
         tasks = TaskTracker()
         slack = AsyncWebClient(base_url=settings.slack_api_base, timeout=10)
-        authorizer = SingleWorkspaceAuthorizer(slack, settings.slack_bot_token)
-        bolt = build_app(
-            signing_secret=settings.slack_signing_secret,
-            client=slack,
-            authorize=authorizer.bolt_authorize(),
+
+        authorizer: SingleWorkspaceAuthorizer | None = None
+        installations: Installations | None = None
+        oauth: AsyncOAuthFlow | None = None
+        tokens: BotTokens
+        authorize: Authorize
+        if settings.slack_client_id and settings.slack_client_secret:
+            installations, oauth = _multi_workspace(settings, engine, cipher, slack)
+            tokens, authorize = installations, installations.bolt_authorize()
+        else:
+            authorizer = SingleWorkspaceAuthorizer(slack, settings.slack_bot_token)
+            tokens, authorize = authorizer, authorizer.bolt_authorize()
+
+        parts = Parts(
+            mode=settings.mode,
             balances=balances,
+            keys=keys,
+            admins=Admins(slack, tokens, settings.admin_user_ids),
+            slack=slack,
+            tokens=tokens,
             replies=ReplyPoster(http),
             tasks=tasks,
+            environment_key=fallback is not None,
+            installations=installations,
         )
-        if settings.breeze_api_key is None:
-            log.warning("BREEZE_API_KEY is not set: /breeze-balance will say no key is configured")
+        bolt = build_app(
+            signing_secret=settings.slack_signing_secret, client=slack, authorize=authorize, parts=parts
+        )
         try:
-            yield Deps(settings, http, breeze, balances, tasks, authorizer, bolt)
+            yield Deps(
+                settings, http, engine, breeze, balances, keys, tasks, bolt, authorizer, installations, oauth
+            )
         finally:
             await tasks.drain(SHUTDOWN_GRACE_SECONDS)
+
+
+def _multi_workspace(
+    settings: Settings, engine: AsyncEngine, cipher: Cipher, slack: AsyncWebClient
+) -> tuple[Installations, AsyncOAuthFlow]:
+    """Installations in the database (tokens encrypted) and Slack's OAuth install flow."""
+    assert settings.slack_client_id is not None
+    assert settings.slack_client_secret is not None
+    client_id, client_secret = settings.slack_client_id, settings.slack_client_secret.get_secret_value()
+    store = CachingStore(AsyncSQLAlchemyInstallationStore(client_id, engine), cipher)
+    rotator = AsyncTokenRotator(client_id=client_id, client_secret=client_secret, client=slack)
+    installations = Installations(store, rotator)
+    store.on_saved = installations.remember
+    oauth = AsyncOAuthFlow(
+        client=slack,
+        settings=AsyncOAuthSettings(
+            client_id=client_id,
+            client_secret=client_secret,
+            scopes=list(BOT_SCOPES),
+            installation_store=store,
+            state_store=AsyncSQLAlchemyOAuthStateStore(OAUTH_STATE_SECONDS, engine),
+            state_expiration_seconds=OAUTH_STATE_SECONDS,
+        ),
+    )
+    return installations, oauth

@@ -78,6 +78,25 @@ class Balance:
 
 
 @dataclass(frozen=True, slots=True)
+class Workspace:
+    """A Slack workspace, or a whole Enterprise Grid org for an org-wide install."""
+
+    enterprise_id: str | None
+    team_id: str | None
+    is_enterprise_install: bool = False
+
+    @property
+    def scope(self) -> tuple[str, str]:
+        """The storage key: (enterprise id or "", team id or "" for an org-wide install)."""
+        team = "" if self.is_enterprise_install else (self.team_id or "")
+        return (self.enterprise_id or "", team)
+
+    def __str__(self) -> str:
+        enterprise, team = self.scope
+        return f"{enterprise}/{team}" if enterprise else team or "-"
+
+
+@dataclass(frozen=True, slots=True)
 class Requester:
     """Who ran the command, and where."""
 
@@ -85,6 +104,27 @@ class Requester:
     enterprise_id: str | None
     user_id: str
     channel_id: str | None = None
+    is_enterprise_install: bool = False
+
+    @property
+    def workspace(self) -> Workspace:
+        """The workspace (or org) whose key and installation answer this request."""
+        return Workspace(self.enterprise_id, self.team_id, self.is_enterprise_install)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """All that is ever shown about a stored key: never the key itself."""
+
+    last4: str
+    set_by: str
+    set_at: datetime
+    key_id: str | None = None
+
+
+def last_four(key: str) -> str:
+    """The last four characters of a key, the only part ever shown."""
+    return key[-4:]
 
 
 def new_reference() -> str:

@@ -6,6 +6,9 @@ is the one place that turns them into words for people.
     BotError
     ├── ConfigError                 a setting is missing or malformed (start-up)
     ├── NoApiKey                    this workspace has no Breeze key configured
+    ├── StoredKeyUnreadable         the stored key cannot be decrypted with BREEZE_ENCRYPTION_KEYS
+    ├── StorageError                the database failed or is not migrated
+    ├── AdminCheckFailed            Slack could not tell us whether the user is an admin
     └── BreezeError                 anything that went wrong asking Breeze
         ├── BreezeApiError          Breeze answered with an error status
         │   ├── KeyRejected         401 / AUTH_*: the key is wrong, revoked or expired
@@ -31,6 +34,24 @@ class ConfigError(BotError):
 
 class NoApiKey(BotError):
     """No Breeze API key is configured for this workspace."""
+
+
+class StoredKeyUnreadable(BotError):
+    """The workspace's stored key cannot be decrypted: BREEZE_ENCRYPTION_KEYS lost the key it used."""
+
+    code = "KEY_UNREADABLE"
+
+
+class StorageError(BotError):
+    """The database could not be read or written."""
+
+    code = "STORAGE_ERROR"
+
+
+class AdminCheckFailed(BotError):
+    """`users.info` failed, so we cannot tell whether the user may manage the key."""
+
+    code = "ADMIN_CHECK_FAILED"
 
 
 class BreezeError(BotError):

@@ -15,7 +15,7 @@ SECRET_PATTERNS = re.compile(
     r"|hooks\.slack\.com/\S+"
 )
 REDACTED = "[redacted]"
-QUIET_LOGGERS = ("httpx", "httpcore", "slack_sdk", "slack_bolt", "bot.bolt", "aiohttp")
+QUIET_LOGGERS = ("httpx", "httpcore", "slack_sdk", "slack_bolt", "bot.bolt", "aiohttp", "alembic")
 _extra_secrets: list[str] = []
 
 

@@ -1,4 +1,4 @@
-"""ASGI app factory (`uvicorn --factory bot.web:create_app`): /slack/events and /healthz."""
+"""ASGI app factory (`uvicorn --factory bot.web:create_app`): Slack's requests, OAuth, /healthz."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 
 from bot import __version__
 from bot.config import Settings, load_settings
@@ -25,6 +26,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 EVENTS_PATH = "/slack/events"
+INSTALL_PATH = "/slack/install"
+OAUTH_REDIRECT_PATH = "/slack/oauth_redirect"
 HEALTH_PATH = "/healthz"
 MAX_BODY_BYTES = 1024 * 1024  # Slack's payloads are a few KiB; refuse anything far larger.
 
@@ -46,9 +49,12 @@ class BreezeBalanceApp:
     async def startup(self) -> None:
         """Open shared clients and learn who we are in Slack."""
         deps = await self._stack.enter_async_context(open_deps(self.settings))
-        await deps.authorizer.warm()
+        if deps.authorizer is not None:
+            await deps.authorizer.warm()
         self.deps = deps
-        log.info("Breeze Balance %s ready on %s", __version__, EVENTS_PATH)
+        log.info("Breeze Balance %s ready (%s) on %s", __version__, self.settings.mode, EVENTS_PATH)
+        if deps.oauth is not None:
+            log.info("workspaces install the app from %s", INSTALL_PATH)
 
     async def shutdown(self) -> None:
         """Finish replies in flight, then close everything."""
@@ -83,6 +89,11 @@ class BreezeBalanceApp:
                 await _json(send, 405, {"error": "method not allowed"}, allow="POST")
                 return
             await self._slack(scope, receive, send)
+        elif path in (INSTALL_PATH, OAUTH_REDIRECT_PATH):
+            if method not in ("GET", "HEAD"):
+                await _json(send, 405, {"error": "method not allowed"}, allow="GET")
+                return
+            await self._oauth(scope, path, send)
         else:
             await _json(send, 404, {"error": "not found"})
 
@@ -91,18 +102,35 @@ class BreezeBalanceApp:
         if deps is None:
             await _json(send, 503, {"status": "starting"})
             return
-        await _json(
-            send,
-            200,
-            {
-                "status": "ok",
-                "version": __version__,
-                "mode": "single-workspace",
-                "workspace": deps.authorizer.team_id,
-                "breeze_key_configured": self.settings.breeze_api_key is not None,
-                "replies_in_flight": len(deps.tasks),
-            },
+        health: dict[str, Any] = {"status": "ok", "version": __version__, "mode": self.settings.mode}
+        if deps.authorizer is not None:
+            health["workspace"] = deps.authorizer.team_id
+            health["breeze_key_configured"] = self.settings.breeze_api_key is not None
+        health["replies_in_flight"] = len(deps.tasks)
+        await _json(send, 200, health)
+
+    async def _oauth(self, scope: Scope, path: str, send: Send) -> None:
+        deps = self.deps
+        if deps is None:
+            await _json(send, 503, {"error": "starting"})
+            return
+        if deps.oauth is None:
+            await _json(
+                send,
+                404,
+                {"error": "installs need SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (multi-workspace mode)"},
+            )
+            return
+        request = AsyncBoltRequest(
+            body="",
+            query=scope.get("query_string", b"").decode("latin-1"),
+            headers=_headers(scope),
         )
+        if path == INSTALL_PATH:
+            response = await deps.oauth.handle_installation(request)
+        else:
+            response = await deps.oauth.handle_callback(request)
+        await _send_bolt(send, response)
 
     async def _slack(self, scope: Scope, receive: Receive, send: Send) -> None:
         deps = self.deps
@@ -129,15 +157,18 @@ class BreezeBalanceApp:
             query=dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"))),
             headers=headers,
         )
-        response = await deps.bolt.async_dispatch(request)
-        raw_headers = [
-            (name.encode("latin-1"), value.encode("latin-1"))
-            for name, values in response.headers.items()
-            for value in values
-        ]
-        payload = response.body.encode("utf-8") if isinstance(response.body, str) else response.body
-        await send({"type": "http.response.start", "status": response.status, "headers": raw_headers})
-        await send({"type": "http.response.body", "body": payload})
+        await _send_bolt(send, await deps.bolt.async_dispatch(request))
+
+
+async def _send_bolt(send: Send, response: BoltResponse) -> None:
+    raw_headers = [
+        (name.encode("latin-1"), value.encode("latin-1"))
+        for name, values in response.headers.items()
+        for value in values
+    ]
+    payload = response.body.encode("utf-8") if isinstance(response.body, str) else response.body
+    await send({"type": "http.response.start", "status": response.status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": payload})
 
 
 def _headers(scope: Scope) -> dict[str, str | Sequence[str]]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
+import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +19,12 @@ SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_TOKEN = "xoxb-1111-2222-testtokenvalue"
 API_KEY = "brz_live_Sup3rS3cretKeyValue42"
 TEAM_ID = "T0001"
+# Fixed test-only Fernet keys; production keys come from `python -m bot new-encryption-key`.
+ENCRYPTION_KEY = "vTG5F6bfB0uC0jQa3mV4p0nJm3yUe4o4bL9dQp0VQ1o="
+OLD_ENCRYPTION_KEY = "Yk3r6Xx0cF9hQ2sJtq1mB8wL5nR7uD4eA0zC6vP9gHs="
+# Tables the migrations create, dropped between PostgreSQL tests.
+APP_TABLES = ("breeze_keys", "slack_installations", "slack_bots", "slack_oauth_states", "alembic_version")
+POSTGRES_SKIP = "PostgreSQL tests skipped: set TEST_DATABASE_URL=postgres://user@host:5432/db to run them"
 
 BALANCE_BODY: dict[str, Any] = {
     "balance": 1234567.891,
@@ -75,9 +84,49 @@ def _fresh_fakes(breeze: FakeServer, slack_api: FakeServer, hooks: FakeServer) -
     hooks.route("POST", "*", Reply(200, "ok"))
 
 
+def reset_postgres(url: str) -> None:
+    """Drop the app's tables so that each test starts from an empty database."""
+    import asyncpg
+
+    async def drop() -> None:
+        connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            await connection.execute(f"DROP TABLE IF EXISTS {', '.join(APP_TABLES)} CASCADE")
+        finally:
+            await connection.close()
+
+    asyncio.run(drop())
+
+
+def postgres_url() -> str:
+    """The PostgreSQL to test against, or a skip saying how to enable those tests."""
+    url = os.environ.get("TEST_DATABASE_URL", "").strip()
+    if not url:
+        pytest.skip(POSTGRES_SKIP)
+    return url
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """A fresh SQLite file for one test."""
+    return f"sqlite:///{tmp_path / 'app.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of each kind: SQLite always, PostgreSQL when TEST_DATABASE_URL is set."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'app.db'}"
+    url = postgres_url()
+    reset_postgres(url)
+    return url
+
+
 def make_settings(breeze: FakeServer, slack_api: FakeServer, **overrides: Any) -> Settings:
     """Settings pointing at the fakes; `overrides` win."""
     values: dict[str, Any] = {
+        "breeze_encryption_keys": ENCRYPTION_KEY,
+        "auto_migrate": True,
         "slack_signing_secret": SIGNING_SECRET,
         "slack_bot_token": BOT_TOKEN,
         "breeze_api_key": API_KEY,
@@ -94,12 +143,12 @@ AppFactory = Callable[..., tuple[AppServer, SlackClient]]
 
 
 @pytest.fixture
-def start_app(breeze: FakeServer, slack_api: FakeServer) -> Iterator[AppFactory]:
-    """Start the real app with settings overrides; stopped after the test."""
+def start_app(breeze: FakeServer, slack_api: FakeServer, database_url: str) -> Iterator[AppFactory]:
+    """Start the real app (on a fresh SQLite file unless told) with settings overrides."""
     started: list[tuple[AppServer, SlackClient]] = []
 
     def start(**overrides: Any) -> tuple[AppServer, SlackClient]:
-        settings = make_settings(breeze, slack_api, **overrides)
+        settings = make_settings(breeze, slack_api, **{"database_url": database_url, **overrides})
         server = AppServer(settings).start()
         client = SlackClient(server.url, settings.slack_signing_secret.get_secret_value())
         started.append((server, client))

@@ -124,8 +124,17 @@ def procfile_command(kind: str) -> str:
 
 
 def start_procfile_web(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
-    """Run the Procfile's web line as a platform would, with this virtualenv's python first on PATH."""
+    """Run the Procfile's release line, then its web line, as a platform would."""
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    release = subprocess.run(
+        ["bash", "-c", procfile_command("release")],
+        env={**env, "PATH": path},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert release.returncode == 0, release.stderr
     return subprocess.Popen(
         ["bash", "-c", f"exec {procfile_command('web')}"],
         env={**env, "PATH": path},
@@ -206,7 +215,7 @@ def test_a_token_slack_refuses_stops_start_up_clearly(tmp_path: Path, slack_api:
         SLACK_API_URL=slack_api.url + "/api/",
     )
 
-    result = run_bot("serve", env=env, cwd=tmp_path)
+    result = run_bot("serve", "--migrate", env=env, cwd=tmp_path)
 
     assert result.returncode != 0
     assert "SLACK_BOT_TOKEN was refused by Slack (invalid_auth)" in result.stderr

@@ -317,8 +317,8 @@ def test_no_key_configured_says_how_to_fix(
 
     reply = ask(slack, hooks, response_url).json()
 
-    assert "No Breeze API key is set up for this workspace." in texts(reply)
-    assert "BREEZE_API_KEY" in texts(reply)
+    assert "No Breeze API key is set up for this workspace yet." in texts(reply)
+    assert "A workspace admin can set one with `/breeze-balance set-key`" in texts(reply)
     assert breeze.received() == []
 
 

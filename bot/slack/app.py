@@ -10,12 +10,10 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.services import BalanceService
-from bot.slack.listeners import balance
-from bot.slack.replies import ReplyPoster
-from bot.tasks import TaskTracker
+from bot.slack.listeners import balance, keys, lifecycle
+from bot.slack.parts import Parts
 
-Authorize = Callable[..., Awaitable[AuthorizeResult]]
+Authorize = Callable[..., Awaitable[AuthorizeResult | None]]
 
 # Bolt reads SLACK_BOT_TOKEN from the environment by itself and then warns that the
 # client we hand it takes precedence; that is intended here, so the warning is noise.
@@ -34,9 +32,7 @@ def build_app(
     signing_secret: SecretStr,
     client: AsyncWebClient,
     authorize: Authorize,
-    balances: BalanceService,
-    replies: ReplyPoster,
-    tasks: TaskTracker,
+    parts: Parts,
 ) -> AsyncApp:
     """A Bolt app whose listeners ack in-line and hand slow work to `tasks`."""
     bolt_logger = logging.getLogger("bot.bolt")
@@ -45,12 +41,13 @@ def build_app(
     app = AsyncApp(
         signing_secret=signing_secret.get_secret_value(),
         client=client,
-        authorize=authorize,
+        authorize=authorize,  # type: ignore[arg-type]  # None means "not installed here"
         # Listeners ack and return at once (their work goes to `tasks`), so running them
         # in-line skips Bolt's 10 ms ack polling loop.
         process_before_response=True,
         user_facing_authorize_error_message=NOT_THIS_WORKSPACE,
         logger=bolt_logger,
     )
-    balance.register(app, balances=balances, replies=replies, tasks=tasks)
+    for listeners in (balance, keys, lifecycle):
+        listeners.register(app, parts)
     return app

@@ -12,6 +12,7 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.domain import Workspace
 from bot.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,10 @@ class SingleWorkspaceAuthorizer:
             bot_user_id=identity.bot_user_id,
             user_id=user_id,
         )
+
+    async def bot_token(self, workspace: Workspace) -> str | None:
+        """The one bot token, whichever workspace asks."""
+        return self._token.get_secret_value() if self._token else None
 
     def _identify_later(self) -> None:
         """Retry `auth.test` in the background, at most once a minute, if start-up could not."""

@@ -39,10 +39,14 @@ class Message:
     text: str
     blocks: list[Block] = field(default_factory=list)
     response_type: ResponseType = "ephemeral"
+    replace_original: bool = False
 
     def payload(self) -> dict[str, Any]:
         """The JSON body for `response_url` or `chat.postMessage`."""
-        return {"response_type": self.response_type, "text": self.text, "blocks": self.blocks}
+        body: dict[str, Any] = {"response_type": self.response_type, "text": self.text, "blocks": self.blocks}
+        if self.replace_original:
+            body["replace_original"] = True
+        return body
 
 
 def header(text: str, block_id: str) -> Block:
@@ -144,6 +148,8 @@ HELP_LINES = (
     f"`{COMMAND}` shows the Breeze credit balance and recent top-ups, only to you.",
     f"`{COMMAND} share` posts the same answer in this channel, saying you asked.",
     f"`{COMMAND} help` shows this help.",
+    f"Workspace admins: `{COMMAND} set-key`, `{COMMAND} remove-key` and `{COMMAND} status` "
+    "manage the Breeze API key this workspace uses.",
 )
 
 
@@ -172,18 +178,34 @@ def wording(error: BaseException) -> Wording:
     match error:
         case errors.NoApiKey():
             return Wording(
-                "No Breeze API key is set up for this workspace.",
-                "Whoever runs this app needs to set `BREEZE_API_KEY` and restart it.",
+                "No Breeze API key is set up for this workspace yet.",
+                f"A workspace admin can set one with `{COMMAND} set-key`.",
             )
         case errors.KeyRejected():
             return Wording(
                 "Breeze did not accept the API key.",
-                "The key may be wrong, revoked or expired: ask whoever runs this app to set a new one.",
+                f"The key may be wrong, revoked or expired: a workspace admin can set a new one "
+                f"with `{COMMAND} set-key`.",
             )
         case errors.KeyForbidden():
             return Wording(
                 "This API key is not allowed to read the balance.",
-                "Ask whoever runs this app for a Breeze key with access to the account balance.",
+                "A workspace admin can set a key with access to the account balance "
+                f"with `{COMMAND} set-key`.",
+            )
+        case errors.StoredKeyUnreadable():
+            return Wording(
+                "The stored Breeze key cannot be decrypted.",
+                "Whoever runs this app changed BREEZE_ENCRYPTION_KEYS without keeping the old key; "
+                f"they can restore it, or an admin can set the key again with `{COMMAND} set-key`.",
+            )
+        case errors.StorageError():
+            return Wording("The app's database is not answering.", "Please try again in a moment.")
+        case errors.AdminCheckFailed():
+            return Wording(
+                "Slack could not tell me whether you are a workspace admin.",
+                "Please try again in a moment; if it keeps happening, the app may need to be "
+                "reinstalled to get the `users:read` permission.",
             )
         case errors.RateLimited(retry_after=wait):
             when = f"in {t.duration(wait)}" if wait else "in a minute"
@@ -215,6 +237,8 @@ def error_code(error: BaseException) -> str:
         return t.identifier(error.code) or "BREEZE_ERROR"
     if isinstance(error, errors.NoApiKey):
         return "NO_API_KEY"
+    if isinstance(error, errors.StoredKeyUnreadable | errors.StorageError | errors.AdminCheckFailed):
+        return error.code
     return "INTERNAL_ERROR"
 
 

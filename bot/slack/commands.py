@@ -14,6 +14,13 @@ _ALIASES: dict[str, Subcommand] = {
     "?": Subcommand.HELP,
     "-h": Subcommand.HELP,
     "--help": Subcommand.HELP,
+    "set-key": Subcommand.SET_KEY,
+    "setkey": Subcommand.SET_KEY,
+    "set_key": Subcommand.SET_KEY,
+    "remove-key": Subcommand.REMOVE_KEY,
+    "removekey": Subcommand.REMOVE_KEY,
+    "remove_key": Subcommand.REMOVE_KEY,
+    "status": Subcommand.STATUS,
 }
 
 
@@ -23,6 +30,8 @@ class Command:
 
     subcommand: Subcommand
     unknown: str | None = None
+    # Text after a known word, never echoed: people paste keys after `set-key`.
+    ignored_text: bool = False
 
 
 def parse(text: str | None) -> Command:
@@ -32,4 +41,4 @@ def parse(text: str | None) -> Command:
     sub = _ALIASES.get(first)
     if sub is None:
         return Command(Subcommand.HELP, unknown=" ".join(words))
-    return Command(sub)
+    return Command(sub, ignored_text=len(words) > 1)

@@ -13,6 +13,26 @@ class Subcommand(StrEnum):
     BALANCE = ""
     SHARE = "share"
     HELP = "help"
+    SET_KEY = "set-key"
+    REMOVE_KEY = "remove-key"
+    STATUS = "status"
+
+
+ADMIN_SUBCOMMANDS = frozenset({Subcommand.SET_KEY, Subcommand.REMOVE_KEY, Subcommand.STATUS})
+
+
+class CallbackId(StrEnum):
+    """`callback_id`s of modals."""
+
+    SET_KEY = "set_key_modal"
+
+
+class ActionId(StrEnum):
+    """`action_id`s of interactive elements."""
+
+    KEY_INPUT = "api_key_input"
+    REMOVE_CONFIRM = "remove_key_confirm"
+    REMOVE_CANCEL = "remove_key_cancel"
 
 
 class BlockId(StrEnum):
@@ -25,3 +45,7 @@ class BlockId(StrEnum):
     ERROR = "error_message"
     ERROR_CONTEXT = "error_context"
     HELP = "help_text"
+    KEY_INPUT = "api_key"
+    KEY_INFO = "key_info"
+    KEY_ACTIONS = "key_actions"
+    STATUS = "key_status"

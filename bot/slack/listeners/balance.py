@@ -4,72 +4,51 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot.domain import Requester, new_reference
 from bot.errors import BotError
 from bot.services import BalanceService
 from bot.slack import blocks
 from bot.slack.commands import Command, parse
-from bot.slack.ids import COMMAND, Subcommand
-from bot.slack.replies import ReplyPoster
-from bot.tasks import TaskTracker
+from bot.slack.ids import ADMIN_SUBCOMMANDS, COMMAND, Subcommand
+from bot.slack.listeners import keys
+from bot.slack.parts import Parts
+from bot.slack.requests import CommandRequest
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class CommandRequest:
-    """The parts of a slash-command payload the answer needs."""
-
-    reference: str
-    requester: Requester
-    text: str
-    response_url: str
-
-    @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> CommandRequest:
-        """Read a slash-command payload (already signature-checked by Bolt)."""
-        return cls(
-            reference=new_reference(),
-            requester=Requester(
-                team_id=payload.get("team_id"),
-                enterprise_id=payload.get("enterprise_id") or None,
-                user_id=str(payload.get("user_id", "")),
-                channel_id=payload.get("channel_id"),
-            ),
-            text=str(payload.get("text") or ""),
-            response_url=str(payload.get("response_url") or ""),
-        )
-
-
-def register(app: AsyncApp, *, balances: BalanceService, replies: ReplyPoster, tasks: TaskTracker) -> None:
+def register(app: AsyncApp, parts: Parts) -> None:
     """Listen for `/breeze-balance`."""
 
     async def on_command(ack: AsyncAck, command: dict[str, Any]) -> None:
         await ack()
         request = CommandRequest.from_payload(command)
-        tasks.spawn(answer(request, balances, replies), name=f"reply-{request.reference}")
+        parts.tasks.spawn(answer(request, parts), name=f"reply-{request.reference}")
 
     app.command(COMMAND)(on_command)
 
 
-async def answer(request: CommandRequest, balances: BalanceService, replies: ReplyPoster) -> None:
+async def answer(request: CommandRequest, parts: Parts) -> None:
     """Build the reply for one command and deliver it; log one line about how it went."""
     if not request.response_url:
         log.error("command ref=%s has no response_url; nowhere to reply", request.reference)
         return
     started = time.perf_counter()
     command = parse(request.text)
-    message, outcome = await _reply_for(command, request, balances)
-    delivered = await replies.post(request.response_url, message, request.reference)
+    if command.subcommand in ADMIN_SUBCOMMANDS:
+        message, outcome = await keys.reply_for(command, request, parts)
+    else:
+        message, outcome = await _reply_for(command, request, parts.balances)
+    delivered = (
+        await parts.replies.post(request.response_url, message, request.reference) if message else None
+    )
     log.info(
-        "command ref=%s team=%s user=%s subcommand=%s outcome=%s delivered=%s ms=%.0f",
+        "command ref=%s workspace=%s user=%s subcommand=%s outcome=%s delivered=%s ms=%.0f",
         request.reference,
-        request.requester.team_id,
+        request.requester.workspace,
         request.requester.user_id,
         command.subcommand.value or "balance",
         outcome,

@@ -1,0 +1,202 @@
+"""The database: `DATABASE_URL` as people hand it out, the async engine, and migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from bot.errors import ConfigError, StorageError
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = "bot:migrations"
+SQLITE_BUSY_TIMEOUT_MS = 5000
+# A constant so that every process running migrations waits for the same PostgreSQL lock.
+_MIGRATION_LOCK_ID = 7_216_540_031
+_POSTGRES_SCHEMES = ("postgres", "postgresql")
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    """Where the data lives, with the async driver chosen."""
+
+    url: URL
+    connect_args: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True for SQLite (a file, or memory)."""
+        return self.url.get_backend_name() == "sqlite"
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite file, or None for PostgreSQL and in-memory SQLite."""
+        name = self.url.database
+        if not self.is_sqlite or not name or name == ":memory:" or name.startswith("file:"):
+            return None
+        return Path(name)
+
+    @property
+    def display(self) -> str:
+        """The URL with any password hidden, for messages and logs."""
+        return self.url.render_as_string(hide_password=True)
+
+
+def parse_database_url(raw: str) -> Database:
+    """Accept `postgres://`, `postgresql://`, `sqlite:///x.db` and driver-qualified URLs alike."""
+    text = raw.strip()
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise ConfigError(
+            "DATABASE_URL is invalid: expected something like postgres://user:password@host:5432/name "
+            "or sqlite:///breeze-balance.db."
+        ) from None
+    backend = url.drivername.split("+", 1)[0]
+    if backend in _POSTGRES_SCHEMES:
+        query = dict(url.query)
+        connect_args: dict[str, Any] = {}
+        sslmode = query.pop("sslmode", None)
+        if sslmode:
+            # asyncpg calls libpq's `sslmode` `ssl` and takes the same words.
+            connect_args["ssl"] = sslmode if isinstance(sslmode, str) else sslmode[-1]
+        return Database(url.set(drivername="postgresql+asyncpg", query=query), connect_args)
+    if backend == "sqlite":
+        return Database(url.set(drivername="sqlite+aiosqlite"))
+    raise ConfigError(
+        f"DATABASE_URL is invalid: the app stores data in PostgreSQL or SQLite, not {backend!r}."
+    )
+
+
+def create_engine(database: Database) -> AsyncEngine:
+    """An async engine with sensible pooling for the database kind."""
+    if database.is_sqlite:
+        return _sqlite_engine(database)
+    return create_async_engine(
+        database.url,
+        connect_args=dict(database.connect_args),
+        pool_size=5,
+        max_overflow=10,
+        # Platforms close idle PostgreSQL connections; find out before using one.
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+
+
+def _sqlite_engine(database: Database) -> AsyncEngine:
+    path = database.sqlite_file
+    if path is not None and not path.resolve().parent.is_dir():
+        raise ConfigError(
+            f"DATABASE_URL is invalid: the folder for the SQLite file {path} does not exist; create it first."
+        )
+    if path is None:
+        # One in-memory database shared by every use of the engine.
+        engine = create_async_engine(database.url, poolclass=StaticPool)
+    else:
+        engine = create_async_engine(database.url)
+
+    @sqlalchemy.event.listens_for(engine.sync_engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        # WAL lets readers (every worker process) carry on while one writes.
+        if path is not None:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    return engine
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS)
+    return config
+
+
+def head_revision() -> str:
+    """The newest schema revision this version of the app knows."""
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The schema revision the database is at, or None when it was never migrated."""
+
+    def read(connection: sqlalchemy.Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(read)
+    except (SQLAlchemyError, OSError) as exc:
+        raise StorageError(f"could not read the database schema version: {_reason(exc)}") from None
+
+
+async def migrate(engine: AsyncEngine) -> tuple[str | None, str]:
+    """Bring the schema up to the newest revision; returns (before, after)."""
+    config = _alembic_config()
+
+    def upgrade(connection: sqlalchemy.Connection) -> str | None:
+        if connection.dialect.name == "postgresql":
+            # Two release phases (or workers) at once: the second waits, then finds nothing to do.
+            connection.execute(sqlalchemy.text(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_ID})"))
+        before = MigrationContext.configure(connection).get_current_revision()
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+        return before
+
+    try:
+        async with engine.begin() as connection:
+            before = await connection.run_sync(upgrade)
+    except (SQLAlchemyError, OSError) as exc:
+        raise StorageError(f"migration failed: {_reason(exc)}") from None
+    return before, head_revision()
+
+
+async def require_migrated(engine: AsyncEngine, display: str) -> None:
+    """Raise `ConfigError` saying what to run unless the schema is at the newest revision."""
+    try:
+        current = await current_revision(engine)
+    except StorageError as exc:
+        raise ConfigError(f"DATABASE_URL ({display}): {exc}") from None
+    head = head_revision()
+    if current == head:
+        return
+    state = "has no tables yet" if current is None else f"is at schema {current}, this version needs {head}"
+    raise ConfigError(
+        f"The database {display} {state}. Run `python -m bot migrate` first "
+        "(a PaaS runs it for you from the Procfile's release line), or set AUTO_MIGRATE=true."
+    )
+
+
+def run_migrations(database: Database) -> tuple[str | None, str]:
+    """Synchronous wrapper for the command line: migrate and close the engine."""
+
+    async def go() -> tuple[str | None, str]:
+        engine = create_engine(database)
+        try:
+            return await migrate(engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def _reason(exc: BaseException) -> str:
+    original = getattr(exc, "orig", None) or exc
+    return f"{type(original).__name__}: {original}".splitlines()[0]

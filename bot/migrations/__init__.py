@@ -1,0 +1,1 @@
+"""Alembic schema migrations, applied by `python -m bot migrate`."""

@@ -1,0 +1,55 @@
+"""Who may manage the workspace's key: Slack admins and owners, or users listed in settings."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Protocol
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.domain import Workspace
+from bot.errors import AdminCheckFailed
+from bot.slack.auth import slack_error
+
+log = logging.getLogger(__name__)
+
+ROLE_CACHE_SECONDS = 60.0
+
+
+class BotTokens(Protocol):
+    """Gives the bot token to call the Slack Web API for a workspace."""
+
+    async def bot_token(self, workspace: Workspace) -> str | None: ...
+
+
+class Admins:
+    """Answers "may this user manage the key?" from `users.info`, cached for a minute."""
+
+    def __init__(self, client: AsyncWebClient, tokens: BotTokens, listed: frozenset[str]) -> None:
+        self._client = client
+        self._tokens = tokens
+        self.listed = listed
+        self._roles: dict[tuple[Workspace, str], tuple[bool, float]] = {}
+
+    async def is_admin(self, workspace: Workspace, user_id: str) -> bool:
+        """True for workspace admins and owners and listed users; `AdminCheckFailed` if Slack fails."""
+        if user_id in self.listed:
+            return True
+        cached = self._roles.get((workspace, user_id))
+        if cached is not None and time.monotonic() - cached[1] < ROLE_CACHE_SECONDS:
+            return cached[0]
+        token = await self._tokens.bot_token(workspace)
+        if token is None:
+            raise AdminCheckFailed("no bot token to call users.info with")
+        try:
+            response = await self._client.users_info(token=token, user=user_id)
+        except SlackApiError as exc:
+            raise AdminCheckFailed(f"users.info failed: {slack_error(exc)}") from None
+        except (SlackClientError, OSError, TimeoutError) as exc:
+            raise AdminCheckFailed(f"users.info failed: {type(exc).__name__}") from None
+        user = response.get("user") or {}
+        admin = any(bool(user.get(flag)) for flag in ("is_admin", "is_owner", "is_primary_owner"))
+        self._roles[(workspace, user_id)] = (admin, time.monotonic())
+        return admin

@@ -1,0 +1,29 @@
+"""What the listeners share, handed to each `register(app, parts)`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.services import BalanceService, KeyService
+from bot.slack.admins import Admins, BotTokens
+from bot.slack.installations import Installations
+from bot.slack.replies import ReplyPoster
+from bot.tasks import TaskTracker
+
+
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """Services and adapters the listeners route to."""
+
+    mode: str
+    balances: BalanceService
+    keys: KeyService
+    admins: Admins
+    slack: AsyncWebClient
+    tokens: BotTokens
+    replies: ReplyPoster
+    tasks: TaskTracker
+    environment_key: bool
+    installations: Installations | None = None
