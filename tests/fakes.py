@@ -50,6 +50,7 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: bytes
+    query: dict[str, str] = field(default_factory=dict)
 
     def json(self) -> Any:
         """The body parsed as JSON."""
@@ -151,9 +152,10 @@ class FakeServer:
             def _serve(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
-                path = urllib.parse.urlsplit(self.path).path
+                url = urllib.parse.urlsplit(self.path)
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                reply = fake._answer(Recorded(self.command, path, headers, body))
+                query = dict(urllib.parse.parse_qsl(url.query))
+                reply = fake._answer(Recorded(self.command, url.path, headers, body, query))
                 if reply.gate is not None:
                     reply.gate.wait(30)
                 if reply.delay:
@@ -267,3 +269,14 @@ class SlackClient:
         }
         body = urllib.parse.urlencode(fields)
         return self.http.post("/slack/events", content=body, headers=self.signed_headers(body))
+
+    def interaction(self, payload: dict[str, Any]) -> httpx.Response:
+        """POST a signed interaction (`block_actions`, `view_submission`) as Slack does."""
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)})
+        return self.http.post("/slack/events", content=body, headers=self.signed_headers(body))
+
+    def event(self, envelope: dict[str, Any]) -> httpx.Response:
+        """POST a signed Events API envelope (JSON)."""
+        body = json.dumps(envelope)
+        headers = {**self.signed_headers(body), "content-type": "application/json"}
+        return self.http.post("/slack/events", content=body, headers=headers)
