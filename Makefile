@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format check lock clean
+.PHONY: help install run migrate test lint format check lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -19,10 +19,13 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP) ## create .venv with the app and its tools
 
-run: $(STAMP) ## start the app (reads the environment and .env)
-	$(BIN)/python -m bot serve
+run: $(STAMP) ## migrate the database, then start the app (reads the environment and .env)
+	$(BIN)/python -m bot serve --migrate
 
-test: $(STAMP) ## run the test suite
+migrate: $(STAMP) ## create or upgrade the database schema
+	$(BIN)/python -m bot migrate
+
+test: $(STAMP) ## run the test suite (set TEST_DATABASE_URL to include PostgreSQL)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff, formatting and mypy --strict

@@ -6,10 +6,11 @@ import httpx
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import db
 from bot.breeze import BreezeClient
 from bot.config import Settings
 from bot.domain import Balance
-from bot.errors import BotError, NoApiKey
+from bot.errors import BotError, ConfigError, NoApiKey, StorageError
 from bot.slack import text
 from bot.slack.auth import slack_error
 from bot.slack.blocks import error_code, wording
@@ -23,16 +24,31 @@ def describe(settings: Settings) -> list[str]:
     def shown(value: object) -> str:
         return "(not set)" if value is None else "(set, hidden)"
 
+    keys = len(settings.encryption_keys)
+    encryption = f"({keys} set, hidden)" if keys else "(not set)"
+    admins = ", ".join(sorted(settings.admin_user_ids)) or "(none: Slack admins and owners only)"
     return [
+        f"  mode                    {settings.mode}",
         f"  SLACK_SIGNING_SECRET    {shown(settings.slack_signing_secret)}",
         f"  SLACK_BOT_TOKEN         {shown(settings.slack_bot_token)}",
+        f"  SLACK_CLIENT_ID         {settings.slack_client_id or '(not set)'}",
+        f"  SLACK_CLIENT_SECRET     {shown(settings.slack_client_secret)}",
         f"  BREEZE_API_KEY          {shown(settings.breeze_api_key)}",
+        f"  BREEZE_ENCRYPTION_KEYS  {encryption}",
+        f"  BREEZE_ADMIN_USER_IDS   {admins}",
         f"  BREEZE_BASE_URL         {settings.breeze_url}",
         f"  SLACK_API_URL           {settings.slack_api_base}",
-        f"  DATABASE_URL            {settings.database_url.split('@')[-1]}",
+        f"  DATABASE_URL            {_database(settings)}",
         f"  HOST:PORT               {settings.host}:{settings.port}",
         f"  LOG_LEVEL               {settings.log_level}",
     ]
+
+
+def _database(settings: Settings) -> str:
+    try:
+        return db.parse_database_url(settings.database_url).display
+    except ConfigError as exc:
+        return f"(invalid: {exc})"
 
 
 async def check(settings: Settings, *, online: bool = True) -> tuple[bool, list[str]]:
@@ -40,13 +56,35 @@ async def check(settings: Settings, *, online: bool = True) -> tuple[bool, list[
     lines = ["Configuration is valid:", *describe(settings)]
     if not online:
         return True, lines
+    database_ok, database_line = await _check_database(settings)
     slack_ok, slack_line = await _check_slack(settings)
     breeze_ok, breeze_line = await _check_breeze(settings)
-    lines += ["", "Live checks:", slack_line, breeze_line]
-    return slack_ok and breeze_ok, lines
+    lines += ["", "Live checks:", database_line, slack_line, breeze_line]
+    return database_ok and slack_ok and breeze_ok, lines
+
+
+async def _check_database(settings: Settings) -> tuple[bool, str]:
+    try:
+        database = db.parse_database_url(settings.database_url)
+        engine = db.create_engine(database)
+    except ConfigError as exc:
+        return False, f"  {FAIL} Database: {exc}"
+    try:
+        current = await db.current_revision(engine)
+    except StorageError as exc:
+        return False, f"  {FAIL} Database {database.display}: {exc}"
+    finally:
+        await engine.dispose()
+    head = db.head_revision()
+    if current != head:
+        state = "has no tables" if current is None else f"is at schema {current}, not {head}"
+        return False, f"  {FAIL} Database {database.display} {state}: run `python -m bot migrate`"
+    return True, f"  {OK} Database {database.display}: schema {head}, up to date"
 
 
 async def _check_slack(settings: Settings) -> tuple[bool, str]:
+    if settings.slack_client_id is not None:
+        return True, f"  {SKIP} Slack: multi-workspace mode; each installation brings its own token"
     if settings.slack_bot_token is None:
         return True, f"  {SKIP} Slack: no SLACK_BOT_TOKEN to check"
     client = AsyncWebClient(base_url=settings.slack_api_base, timeout=10)
@@ -63,8 +101,8 @@ async def _check_slack(settings: Settings) -> tuple[bool, str]:
 
 
 async def _check_breeze(settings: Settings) -> tuple[bool, str]:
-    if settings.breeze_api_key is None:
-        return False, f"  {FAIL} Breeze: BREEZE_API_KEY is not set, so /breeze-balance has no key to use"
+    if settings.breeze_api_key is None or settings.slack_client_id is not None:
+        return True, f"  {SKIP} Breeze: no deployment-wide key; admins set one with `/breeze-balance set-key`"
     try:
         balance = await fetch_balance(settings)
     except BotError as exc:

@@ -69,10 +69,13 @@ def check_env(breeze: FakeServer, slack_api: FakeServer) -> dict[str, str]:
 def test_check_tries_slack_and_breeze_without_showing_secrets(
     tmp_path: Path, breeze: FakeServer, slack_api: FakeServer
 ) -> None:
+    assert run_bot("migrate", env=check_env(breeze, slack_api), cwd=tmp_path).returncode == 0
     result = run_bot("check", env=check_env(breeze, slack_api), cwd=tmp_path)
 
     assert result.returncode == 0, result.stderr
     assert "Configuration is valid" in result.stdout
+    assert "mode                    single-workspace" in result.stdout
+    assert "ok   Database sqlite+aiosqlite:///breeze-balance.db: schema 0001, up to date" in result.stdout
     assert "Slack: workspace Acme (T0001)" in result.stdout
     assert "Breeze: key accepted with key id key_abc123; balance 1,234,567.891 credits" in result.stdout
     for secret in (SIGNING_SECRET, BOT_TOKEN, API_KEY):
@@ -90,6 +93,9 @@ def test_check_says_which_credential_fails(tmp_path: Path, breeze: FakeServer, s
     result = run_bot("check", env=check_env(breeze, slack_api), cwd=tmp_path)
 
     assert result.returncode == 1
+    assert "FAIL Database sqlite+aiosqlite:///breeze-balance.db has no tables: run `python -m bot migrate`" in (
+        result.stdout
+    )
     assert "FAIL Slack refused SLACK_BOT_TOKEN (invalid_auth)" in result.stdout
     assert "FAIL Breeze: Breeze did not accept the API key. (error AUTH_INVALID_SESSION)" in result.stdout
 

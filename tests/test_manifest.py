@@ -11,8 +11,9 @@ import pytest
 import yaml
 
 from bot.cli import MANIFEST_PLACEHOLDER
-from bot.slack.ids import COMMAND
-from bot.web import EVENTS_PATH
+from bot.deps import BOT_SCOPES
+from bot.slack.ids import COMMAND, Subcommand
+from bot.web import EVENTS_PATH, OAUTH_REDIRECT_PATH
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = Path(__file__).resolve().parent / "data" / "slack-app-manifest.schema.json"
@@ -54,4 +55,20 @@ def test_request_urls_point_at_the_events_endpoint_on_the_placeholder_host(manif
 
 
 def test_asks_only_for_the_scopes_it_uses(manifest: dict[str, Any]) -> None:
-    assert manifest["oauth_config"]["scopes"]["bot"] == ["commands"]
+    assert manifest["oauth_config"]["scopes"]["bot"] == ["commands", "users:read"]
+    assert tuple(manifest["oauth_config"]["scopes"]["bot"]) == BOT_SCOPES  # what the OAuth install asks for
+
+
+def test_interactivity_events_and_oauth_redirect_reach_the_app(manifest: dict[str, Any]) -> None:
+    settings = manifest["settings"]
+    assert settings["interactivity"]["is_enabled"] is True
+    assert settings["interactivity"]["request_url"] == MANIFEST_PLACEHOLDER + EVENTS_PATH
+    assert settings["event_subscriptions"]["request_url"] == MANIFEST_PLACEHOLDER + EVENTS_PATH
+    assert sorted(settings["event_subscriptions"]["bot_events"]) == ["app_uninstalled", "tokens_revoked"]
+    assert manifest["oauth_config"]["redirect_urls"] == [MANIFEST_PLACEHOLDER + OAUTH_REDIRECT_PATH]
+
+
+def test_usage_hint_names_every_subcommand(manifest: dict[str, Any]) -> None:
+    hint = manifest["features"]["slash_commands"][0]["usage_hint"]
+    for sub in Subcommand:
+        assert sub.value in hint
