@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.config import Settings, load_settings
+from bot.config import HINTS, Settings, load_settings
 from bot.errors import ConfigError
 
 ALL_VARIABLES = (
@@ -145,3 +146,14 @@ def test_overrides_win_over_environment(monkeypatch: pytest.MonkeyPatch) -> None
     settings = Settings(slack_signing_secret="given")  # type: ignore[arg-type]
 
     assert settings.slack_signing_secret.get_secret_value() == "given"
+
+
+def test_every_setting_is_documented_in_the_readme_and_env_example() -> None:
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    example = (root / ".env.example").read_text()
+    for name in Settings.model_fields:
+        variable = name.upper()
+        assert f"`{variable}`" in readme, f"{variable} is missing from the README's table"
+        assert f"{variable}=" in example, f"{variable} is missing from .env.example"
+        assert variable in HINTS, f"{variable} has no hint for error messages"
