@@ -21,6 +21,7 @@ from bot import __version__, db
 from bot.breeze import BreezeClient
 from bot.config import Settings
 from bot.crypto import Cipher, key_file_for, load_cipher
+from bot.errors import BotError
 from bot.services import BalanceService, KeyService, WorkspaceKeys
 from bot.slack.admins import Admins, BotTokens
 from bot.slack.app import Authorize, build_app
@@ -28,7 +29,7 @@ from bot.slack.auth import SingleWorkspaceAuthorizer
 from bot.slack.installations import CachingStore, Installations
 from bot.slack.parts import Parts
 from bot.slack.replies import ReplyPoster
-from bot.store import KeyStore
+from bot.store import KeyStore, installed_workspaces
 from bot.tasks import TaskTracker
 
 log = logging.getLogger(__name__)
@@ -129,12 +130,24 @@ async def open_deps(settings: Settings) -> AsyncIterator[Deps]:
         bolt = build_app(
             signing_secret=settings.slack_signing_secret, client=slack, authorize=authorize, parts=parts
         )
+        if installations is not None and settings.slack_client_id:
+            # In the background, so start-up does not wait on a long list of workspaces.
+            tasks.spawn(_warm(installations, engine, settings.slack_client_id), name="warm-installations")
         try:
             yield Deps(
                 settings, http, engine, breeze, balances, keys, tasks, bolt, authorizer, installations, oauth
             )
         finally:
             await tasks.drain(SHUTDOWN_GRACE_SECONDS)
+
+
+async def _warm(installations: Installations, engine: AsyncEngine, client_id: str) -> None:
+    try:
+        found = await installations.warm(await installed_workspaces(engine, client_id))
+    except BotError as exc:
+        log.warning("could not preload installations (%s); they are read on first use", exc)
+        return
+    log.info("installed in %d workspace(s)", found)
 
 
 def _multi_workspace(

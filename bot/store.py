@@ -36,6 +36,15 @@ _slack_secrets = {
     "slack_installations": ("bot_token", "bot_refresh_token", "user_token", "user_refresh_token"),
     "slack_bots": ("bot_token", "bot_refresh_token"),
 }
+_slack_bots = sa.Table(
+    "slack_bots",
+    sa.MetaData(),
+    sa.Column("client_id", sa.String(32)),
+    sa.Column("enterprise_id", sa.String(32)),
+    sa.Column("team_id", sa.String(32)),
+    sa.Column("is_enterprise_install", sa.Boolean),
+)
+
 _slack_tables = {
     name: sa.Table(
         name, _metadata, sa.Column("id", sa.Integer, primary_key=True), *(sa.Column(c, sa.Text) for c in cols)
@@ -95,7 +104,7 @@ class KeyStore:
             "set_at": record.set_at,
         }
         where = (breeze_keys.c.enterprise_id == enterprise) & (breeze_keys.c.team_id == team)
-        async with _storage("save the key"), self._engine.begin() as conn:
+        async with storage_errors("save the key"), self._engine.begin() as conn:
             updated = await conn.execute(breeze_keys.update().where(where).values(**values))
             if updated.rowcount == 0:
                 await conn.execute(
@@ -107,7 +116,7 @@ class KeyStore:
         """Forget the workspace's key; True if there was one."""
         enterprise, team = workspace.scope
         where = (breeze_keys.c.enterprise_id == enterprise) & (breeze_keys.c.team_id == team)
-        async with _storage("remove the key"), self._engine.begin() as conn:
+        async with storage_errors("remove the key"), self._engine.begin() as conn:
             result = await conn.execute(breeze_keys.delete().where(where))
         return bool(result.rowcount)
 
@@ -118,7 +127,7 @@ class KeyStore:
             where = breeze_keys.c.enterprise_id == enterprise
         else:
             where = (breeze_keys.c.enterprise_id == enterprise) & (breeze_keys.c.team_id == team)
-        async with _storage("remove keys"), self._engine.begin() as conn:
+        async with storage_errors("remove keys"), self._engine.begin() as conn:
             result = await conn.execute(breeze_keys.delete().where(where))
         return int(result.rowcount)
 
@@ -126,7 +135,7 @@ class KeyStore:
         """Re-encrypt every stored secret with the first encryption key, in one transaction."""
         rotated = 0
         unreadable: list[str] = []
-        async with _storage("re-encrypt"), self._engine.begin() as conn:
+        async with storage_errors("re-encrypt"), self._engine.begin() as conn:
             rows = await conn.execute(sa.select(breeze_keys))
             for row in rows.all():
                 where = (breeze_keys.c.enterprise_id == row.enterprise_id) & (
@@ -160,8 +169,21 @@ class KeyStore:
         query = sa.select(breeze_keys).where(
             (breeze_keys.c.enterprise_id == enterprise) & (breeze_keys.c.team_id == team)
         )
-        async with _storage("read the key"), self._engine.connect() as conn:
+        async with storage_errors("read the key"), self._engine.connect() as conn:
             return (await conn.execute(query)).first()
+
+
+async def installed_workspaces(engine: AsyncEngine, client_id: str) -> list[Workspace]:
+    """Every workspace (or org) the app is installed in, to warm the installation cache."""
+    c = _slack_bots.c
+    query = (
+        sa.select(c.enterprise_id, c.team_id, c.is_enterprise_install)
+        .where(c.client_id == client_id)
+        .distinct()
+    )
+    async with storage_errors("list installations"), engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [Workspace(row[0], row[1], bool(row[2])) for row in rows]
 
 
 def _record(row: sa.Row[tuple[object, ...]]) -> KeyRecord:
@@ -171,7 +193,7 @@ def _record(row: sa.Row[tuple[object, ...]]) -> KeyRecord:
     return KeyRecord(last4=row.last4, set_by=row.set_by, set_at=set_at, key_id=row.key_id)
 
 
-class _storage:
+class storage_errors:
     """Turn a database failure into `StorageError` naming what we were doing."""
 
     def __init__(self, doing: str) -> None:

@@ -212,7 +212,12 @@ def test_a_forged_or_replayed_state_is_refused(
 
 
 def test_every_workspace_answers_with_its_own_key_also_after_a_restart(
-    start_app: AppFactory, fake_slack: FakeSlack, slack_api: FakeServer, hooks: FakeServer, any_database: str
+    start_app: AppFactory,
+    fake_slack: FakeSlack,
+    slack_api: FakeServer,
+    hooks: FakeServer,
+    any_database: str,
+    all_logs: pytest.LogCaptureFixture,
 ) -> None:
     app, slack = multi(start_app, database_url=any_database)
     for workspace in ALL:
@@ -222,7 +227,12 @@ def test_every_workspace_answers_with_its_own_key_also_after_a_restart(
     assert users_info_tokens == {ALPHA.bot_token, BETA.bot_token}  # each workspace asked with its own token
 
     app.stop()
+    all_logs.clear()
     _, slack = multi(start_app, database_url=any_database)
+    deadline = time.monotonic() + 10
+    while not any("installed in 2 workspace(s)" in r.getMessage() for r in all_logs.records):
+        assert time.monotonic() < deadline, "installations were not preloaded after the restart"
+        time.sleep(0.02)
 
     def ask(job: tuple[int, Workspace]) -> tuple[Workspace, str]:
         number, workspace = job

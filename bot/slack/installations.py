@@ -23,7 +23,8 @@ from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 
 from bot.crypto import Cipher
 from bot.domain import Workspace
-from bot.errors import StoredKeyUnreadable
+from bot.errors import StorageError, StoredKeyUnreadable
+from bot.store import storage_errors
 
 log = logging.getLogger(__name__)
 
@@ -51,21 +52,24 @@ class EncryptedInstallationStore(AsyncInstallationStore):
         """Save an installation (and its bot) with the tokens encrypted."""
         copy = Installation(**installation.to_dict_for_copying())
         self._seal(copy, _INSTALLATION_SECRETS)
-        await self._inner.async_save(copy)
+        async with storage_errors("save an installation"):
+            await self._inner.async_save(copy)
 
     async def async_save_bot(self, bot: Bot) -> None:
         """Save a bot with its tokens encrypted."""
         copy = Bot(**bot.to_dict_for_copying())
         self._seal(copy, _BOT_SECRETS)
-        await self._inner.async_save_bot(copy)
+        async with storage_errors("save a bot"):
+            await self._inner.async_save_bot(copy)
 
     async def async_find_bot(
         self, *, enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool | None = False
     ) -> Bot | None:
         """The newest bot of a workspace, tokens decrypted; None if missing or unreadable."""
-        bot = await self._inner.async_find_bot(
-            enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=is_enterprise_install
-        )
+        async with storage_errors("find an installation"):
+            bot = await self._inner.async_find_bot(
+                enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=is_enterprise_install
+            )
         return bot if bot is None or self._open(bot, _BOT_SECRETS) else None
 
     async def async_find_installation(
@@ -77,25 +81,28 @@ class EncryptedInstallationStore(AsyncInstallationStore):
         is_enterprise_install: bool | None = False,
     ) -> Installation | None:
         """The newest installation, tokens decrypted; None if missing or unreadable."""
-        found = await self._inner.async_find_installation(
-            enterprise_id=enterprise_id,
-            team_id=team_id,
-            user_id=user_id,
-            is_enterprise_install=is_enterprise_install,
-        )
+        async with storage_errors("find an installation"):
+            found = await self._inner.async_find_installation(
+                enterprise_id=enterprise_id,
+                team_id=team_id,
+                user_id=user_id,
+                is_enterprise_install=is_enterprise_install,
+            )
         return found if found is None or self._open(found, _INSTALLATION_SECRETS) else None
 
     async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
         """Delete a workspace's bots."""
-        await self._inner.async_delete_bot(enterprise_id=enterprise_id, team_id=team_id)
+        async with storage_errors("delete an installation"):
+            await self._inner.async_delete_bot(enterprise_id=enterprise_id, team_id=team_id)
 
     async def async_delete_installation(
         self, *, enterprise_id: str | None, team_id: str | None, user_id: str | None = None
     ) -> None:
         """Delete a workspace's installations (or one user's)."""
-        await self._inner.async_delete_installation(
-            enterprise_id=enterprise_id, team_id=team_id, user_id=user_id
-        )
+        async with storage_errors("delete an installation"):
+            await self._inner.async_delete_installation(
+                enterprise_id=enterprise_id, team_id=team_id, user_id=user_id
+            )
 
     def _seal(self, entity: Any, fields: tuple[str, ...]) -> None:
         for name in fields:
@@ -172,13 +179,28 @@ class Installations:
         return task
 
     async def _read(self, key: tuple[str | None, str | None], workspace: Workspace) -> Bot | None:
-        bot = await self._store.async_find_bot(
-            enterprise_id=workspace.enterprise_id,
-            team_id=workspace.team_id,
-            is_enterprise_install=workspace.is_enterprise_install,
-        )
+        try:
+            bot = await self._store.async_find_bot(
+                enterprise_id=workspace.enterprise_id,
+                team_id=workspace.team_id,
+                is_enterprise_install=workspace.is_enterprise_install,
+            )
+        except StorageError as exc:
+            cached = self._cache.get(key)
+            if cached is None:
+                raise
+            log.warning("could not re-read the installation of %s (%s); using the cached one", workspace, exc)
+            return cached.bot
         self._cache[key] = _Entry(bot, time.monotonic())
         return bot
+
+    async def warm(self, workspaces: list[Workspace]) -> int:
+        """Read these workspaces' installations into the cache; returns how many are installed."""
+        found = 0
+        for workspace in workspaces:
+            if await self.find(workspace) is not None:
+                found += 1
+        return found
 
     def bolt_authorize(self) -> Callable[..., Awaitable[AuthorizeResult | None]]:
         """A plain function for Bolt, which passes arguments by their names."""
