@@ -20,6 +20,7 @@ from pydantic import SecretStr
 
 from bot import errors
 from bot.domain import Balance, Topup
+from bot.logs import add_secret
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ class BreezeClient:
 
     async def get_balance(self, api_key: SecretStr) -> Balance:
         """Fetch the balance the key can see; raise a `BreezeError` on any failure."""
+        # Workspace keys come from the database in any shape; keep each out of the logs too.
+        add_secret(api_key.get_secret_value())
         headers = {"xi-api-key": api_key.get_secret_value(), "accept": "application/json"}
         try:
             async with asyncio.timeout(self._deadline):

@@ -16,7 +16,8 @@ SECRET_PATTERNS = re.compile(
 )
 REDACTED = "[redacted]"
 QUIET_LOGGERS = ("httpx", "httpcore", "slack_sdk", "slack_bolt", "bot.bolt", "aiohttp", "alembic")
-_extra_secrets: list[str] = []
+_extra_secrets: set[str] = set()
+MAX_EXTRA_SECRETS = 10_000
 
 
 def redact(text: str) -> str:
@@ -28,8 +29,10 @@ def redact(text: str) -> str:
 
 def add_secret(value: str) -> None:
     """Also redact this exact value (a configured secret whatever its shape)."""
-    if len(value) >= 8 and value not in _extra_secrets:
-        _extra_secrets.append(value)
+    if len(value) < 8 or value in _extra_secrets or SECRET_PATTERNS.fullmatch(value):
+        return
+    if len(_extra_secrets) < MAX_EXTRA_SECRETS:
+        _extra_secrets.add(value)
 
 
 class RedactingFormatter(logging.Formatter):

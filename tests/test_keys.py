@@ -433,3 +433,17 @@ def test_a_key_stored_under_lost_encryption_keys_is_explained(
 
     assert "cannot be decrypted" in said
     assert "KEY_UNREADABLE" in said
+
+
+def test_a_slow_admin_check_still_answers_the_modal_in_time(
+    start_app: AppFactory, admin_slack: FakeServer, breeze: FakeServer, response_url: str
+) -> None:
+    _, slack = start_app(breeze_admin_user_ids=LISTED)
+    slack.command(response_url, "set-key", user_id=LISTED)  # listed: no users.info for the modal
+    view = opened_view(admin_slack)
+    admin_slack.route("GET", "/api/users.info", Reply(200, {"ok": True, "user": {"is_admin": True}}, delay=4))
+
+    answer = slack.interaction(submission(view, NEW_KEY, user=ADMIN))
+
+    assert "checking took too long" in answer.json()["errors"]["api_key"]
+    assert breeze.received() == []

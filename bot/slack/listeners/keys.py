@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -22,7 +23,8 @@ from bot.slack.requests import CommandRequest, workspace_of
 
 log = logging.getLogger(__name__)
 
-# Slack closes a modal's submission after 3 s; the Breeze check must fit well inside.
+# Slack closes a modal's submission after 3 s; the admin and Breeze checks must fit well inside.
+MODAL_DEADLINE_SECONDS = 2.5
 MODAL_BREEZE_SECONDS = 2.0
 
 
@@ -121,10 +123,16 @@ async def _check_and_save(
             "That is not an API key: keys have no spaces or special characters."
         ), None
     try:
-        if not await parts.admins.is_admin(workspace, user_id):
-            log.warning("set-key ref=%s refused: %s is not an admin of %s", reference, user_id, workspace)
-            return key_blocks.key_error("Only workspace admins and owners can set the key."), None
-        balance = await parts.keys.try_key(SecretStr(raw), MODAL_BREEZE_SECONDS)
+        async with asyncio.timeout(MODAL_DEADLINE_SECONDS):
+            if not await parts.admins.is_admin(workspace, user_id):
+                log.warning("set-key ref=%s refused: %s is not an admin of %s", reference, user_id, workspace)
+                return key_blocks.key_error("Only workspace admins and owners can set the key."), None
+            balance = await parts.keys.try_key(SecretStr(raw), MODAL_BREEZE_SECONDS)
+    except TimeoutError:
+        log.warning("set-key ref=%s workspace=%s not saved: the checks ran out of time", reference, workspace)
+        return key_blocks.key_error(
+            "Not saved: checking took too long (Slack or Breeze was slow). Try again."
+        ), None
     except BotError as exc:
         log.warning("set-key ref=%s workspace=%s not saved: %s", reference, workspace, blocks.error_code(exc))
         return key_blocks.key_error(key_blocks.rejected_key_text(exc)), None
