@@ -83,7 +83,9 @@ def opened_view(slack_api: FakeServer) -> dict[str, Any]:
     return json.loads(view) if isinstance(view, str) else view
 
 
-def submission(view: dict[str, Any], key: str, user: str = ADMIN, team: str = TEAM_ID) -> dict[str, Any]:
+def submission(
+    view: dict[str, Any], key: str, user: str = ADMIN, team: str = TEAM_ID, enterprise: str | None = None
+) -> dict[str, Any]:
     """The view_submission Slack sends when `user` submits the opened modal with `key`."""
     return {
         "type": "view_submission",
@@ -92,8 +94,8 @@ def submission(view: dict[str, Any], key: str, user: str = ADMIN, team: str = TE
         "api_app_id": "A0001",
         "token": "legacy-verification-token",
         "trigger_id": "2.3.4",
-        "is_enterprise_install": False,
-        "enterprise": None,
+        "is_enterprise_install": enterprise is not None,
+        "enterprise": {"id": enterprise, "name": "Org"} if enterprise else None,
         "view": {
             **view,
             "id": "V0001",

@@ -36,7 +36,8 @@ class Workspace:
 
 ALPHA = Workspace("TALPHA001", "code-alpha", "brz_live_AlphaKey_1111", 111)
 BETA = Workspace("TBETA0002", "code-beta", "brz_live_BetaKey_2222", 222)
-ALL = (ALPHA, BETA)
+ORG = Workspace("TORGA0001", "code-org", "brz_live_OrgKey_3333", 333, enterprise_id="EORG00001")
+ALL = (ALPHA, BETA, ORG)
 
 
 def bearer(recorded: Recorded) -> str:
@@ -87,6 +88,8 @@ class FakeSlack:
             "enterprise": None,
             "is_enterprise_install": False,
         }
+        if workspace.enterprise_id:  # an org-wide install on Enterprise Grid has no team
+            body.update(team=None, enterprise={"id": workspace.enterprise_id}, is_enterprise_install=True)
         if self.expires_in is not None:
             body["expires_in"] = self.expires_in
             body["refresh_token"] = f"xoxe-1-refresh-{workspace.team_id}"
@@ -154,22 +157,40 @@ def install(slack: SlackClient, workspace: Workspace) -> httpx.Response:
     )
 
 
-def set_key(slack: SlackClient, slack_api: FakeServer, hooks: FakeServer, workspace: Workspace) -> None:
+def org_fields(workspace: Workspace) -> dict[str, str]:
+    """What Slack adds to a slash command from a workspace of an org-wide install."""
+    if not workspace.enterprise_id:
+        return {}
+    return {"enterprise_id": workspace.enterprise_id, "is_enterprise_install": "true"}
+
+
+def set_key(
+    slack: SlackClient,
+    slack_api: FakeServer,
+    hooks: FakeServer,
+    workspace: Workspace,
+    team: str | None = None,
+) -> None:
     """The workspace's admin sets its key through the modal."""
-    url = f"{hooks.url}/commands/{workspace.team_id}/set-key"
+    team = team or workspace.team_id
+    url = f"{hooks.url}/commands/{team}/set-key"
     before = len(slack_api.received(path="/api/views.open"))
-    assert slack.command(url, "set-key", team_id=workspace.team_id, user_id=ADMIN).status_code == 200
+    ack = slack.command(url, "set-key", team_id=team, user_id=ADMIN, **org_fields(workspace))
+    assert ack.status_code == 200
     slack_api.wait_for(before + 1, path="/api/views.open")
     view = opened_view(slack_api)
-    answer = slack.interaction(submission(view, workspace.key, team=workspace.team_id))
+    answer = slack.interaction(submission(view, workspace.key, team=team, enterprise=workspace.enterprise_id))
     assert answer.status_code == 200
     assert answer.content == b"", answer.text
     assert "saved" in texts(hooks.wait_for(1, path=url.removeprefix(hooks.url))[-1].json())
 
 
-def balance_reply(slack: SlackClient, hooks: FakeServer, workspace: Workspace, tag: str) -> str:
-    url = f"{hooks.url}/commands/{workspace.team_id}/{tag}"
-    assert slack.command(url, team_id=workspace.team_id, user_id=MEMBER).status_code == 200
+def balance_reply(
+    slack: SlackClient, hooks: FakeServer, workspace: Workspace, tag: str, team: str | None = None
+) -> str:
+    team = team or workspace.team_id
+    url = f"{hooks.url}/commands/{team}/{tag}"
+    assert slack.command(url, team_id=team, user_id=MEMBER, **org_fields(workspace)).status_code == 200
     return texts(hooks.wait_for(1, path=url.removeprefix(hooks.url))[-1].json())
 
 
@@ -220,7 +241,7 @@ def test_every_workspace_answers_with_its_own_key_also_after_a_restart(
     all_logs: pytest.LogCaptureFixture,
 ) -> None:
     app, slack = multi(start_app, database_url=any_database)
-    for workspace in ALL:
+    for workspace in (ALPHA, BETA):
         assert install(slack, workspace).status_code == 200
         set_key(slack, slack_api, hooks, workspace)
     users_info_tokens = {bearer(r) for r in slack_api.received(path="/api/users.info")}
@@ -238,7 +259,7 @@ def test_every_workspace_answers_with_its_own_key_also_after_a_restart(
         number, workspace = job
         return workspace, balance_reply(slack, hooks, workspace, f"after-restart-{number}")
 
-    jobs = [(n, ALL[n % 2]) for n in range(24)]
+    jobs = [(n, (ALPHA, BETA)[n % 2]) for n in range(24)]
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(ask, jobs))
     for workspace, said in answers:
@@ -266,7 +287,7 @@ def test_a_workspace_without_a_key_is_not_given_another_workspaces_key(
     start_app: AppFactory, fake_slack: FakeSlack, slack_api: FakeServer, hooks: FakeServer, breeze: FakeServer
 ) -> None:
     _, slack = multi(start_app, breeze_api_key="brz_live_DeploymentKey_0000")
-    for workspace in ALL:
+    for workspace in (ALPHA, BETA):
         install(slack, workspace)
     set_key(slack, slack_api, hooks, ALPHA)
     breeze.reset()
@@ -288,7 +309,7 @@ def test_uninstall_forgets_the_installation_and_the_key(
     event_type: str,
 ) -> None:
     _, slack = multi(start_app)
-    for workspace in ALL:
+    for workspace in (ALPHA, BETA):
         install(slack, workspace)
         set_key(slack, slack_api, hooks, workspace)
     event: dict[str, Any] = {"type": event_type}
@@ -343,3 +364,20 @@ def test_install_routes_are_off_in_single_workspace_mode(start_app: AppFactory) 
 
     assert response.status_code == 404
     assert "SLACK_CLIENT_ID" in response.json()["error"]
+
+
+def test_an_org_wide_install_has_one_key_for_every_workspace_of_the_org(
+    start_app: AppFactory, fake_slack: FakeSlack, slack_api: FakeServer, hooks: FakeServer, database_url: str
+) -> None:
+    _, slack = multi(start_app)
+    assert install(slack, ORG).status_code == 200
+
+    set_key(slack, slack_api, hooks, ORG, team="TORGA0001")
+
+    for team in ("TORGA0001", "TORGB0002"):
+        assert f"{ORG.balance} credits" in balance_reply(slack, hooks, ORG, f"org-{team}", team=team)
+    import sqlite3
+
+    with sqlite3.connect(database_url.removeprefix("sqlite:///")) as db:
+        rows = list(db.execute("SELECT enterprise_id, team_id FROM breeze_keys"))
+    assert rows == [(ORG.enterprise_id, "")]
