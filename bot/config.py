@@ -217,7 +217,18 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
     _check_mode(settings)
+    _check_encryption(settings)
     return settings
+
+
+def _check_encryption(settings: StorageSettings) -> None:
+    """Only a local SQLite file may do without BREEZE_ENCRYPTION_KEYS (a key file is made for it)."""
+    if settings.encryption_keys or settings.database_url.strip().lower().startswith("sqlite"):
+        return
+    raise ConfigError(
+        f"BREEZE_ENCRYPTION_KEYS is not set; it is required with a PostgreSQL DATABASE_URL; "
+        f"{HINTS['BREEZE_ENCRYPTION_KEYS']}."
+    )
 
 
 def _check_mode(settings: Settings) -> None:

@@ -55,6 +55,8 @@ def test_reads_every_variable_and_keeps_secrets_secret(monkeypatch: pytest.Monke
         "BREEZE_BASE_URL": "http://127.0.0.1:9/",
         "SLACK_API_URL": "http://127.0.0.1:8/api",
         "DATABASE_URL": "postgres://u@h/db",
+        "BREEZE_ENCRYPTION_KEYS": "vTG5F6bfB0uC0jQa3mV4p0nJm3yUe4o4bL9dQp0VQ1o=",
+        "BREEZE_ADMIN_USER_IDS": "U012AB3CD, W045EF6GH",
         "PORT": "8080",
         "LOG_LEVEL": "debug",
     }
@@ -69,7 +71,9 @@ def test_reads_every_variable_and_keeps_secrets_secret(monkeypatch: pytest.Monke
     assert settings.log_level == "DEBUG"
     assert settings.breeze_api_key is not None
     assert settings.breeze_api_key.get_secret_value() == "brz_abc"
-    for secret in ("s3cr3t", "xoxb-1-2-abc", "brz_abc"):
+    assert settings.admin_user_ids == {"U012AB3CD", "W045EF6GH"}
+    assert settings.encryption_keys == ["vTG5F6bfB0uC0jQa3mV4p0nJm3yUe4o4bL9dQp0VQ1o="]
+    for secret in ("s3cr3t", "xoxb-1-2-abc", "brz_abc", "vTG5F6bfB0uC0jQa3mV4p0nJm3yUe4o4bL9dQp0VQ1o="):
         assert secret not in repr(settings)
         assert secret not in str(settings.model_dump())
 
@@ -157,3 +161,35 @@ def test_every_setting_is_documented_in_the_readme_and_env_example() -> None:
         assert f"`{variable}`" in readme, f"{variable} is missing from the README's table"
         assert f"{variable}=" in example, f"{variable} is missing from .env.example"
         assert variable in HINTS, f"{variable} has no hint for error messages"
+
+
+def test_postgres_needs_encryption_keys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="BREEZE_ENCRYPTION_KEYS is not set; it is required") as caught:
+        load_settings(slack_signing_secret="x1", database_url="postgres://u@db.internal:5432/app")
+    assert "new-encryption-key" in str(caught.value)
+    settings = load_settings(slack_signing_secret="x1", database_url="sqlite:///local.db")
+    assert settings.encryption_keys == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"slack_client_id": "1.2"}, "SLACK_CLIENT_SECRET is not set"),
+        ({"slack_client_secret": "s3cret-value"}, "SLACK_CLIENT_ID is not set"),
+        (
+            {"slack_client_id": "1.2", "slack_client_secret": "s3cret-value", "slack_bot_token": "xoxb-1-2"},
+            "choose one mode",
+        ),
+        ({"breeze_encryption_keys": "not-a-key"}, "BREEZE_ENCRYPTION_KEYS is invalid: key number 1"),
+        ({"breeze_admin_user_ids": "U123, alice"}, "BREEZE_ADMIN_USER_IDS is invalid"),
+    ],
+)
+def test_mode_and_key_settings_are_checked(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, overrides: dict[str, str], message: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_settings(slack_signing_secret="x1", **overrides)
+    assert "s3cret-value" not in str(caught.value)
+    assert "not-a-key" not in str(caught.value)
