@@ -93,8 +93,9 @@ def test_check_says_which_credential_fails(tmp_path: Path, breeze: FakeServer, s
     result = run_bot("check", env=check_env(breeze, slack_api), cwd=tmp_path)
 
     assert result.returncode == 1
-    assert "FAIL Database sqlite+aiosqlite:///breeze-balance.db has no tables: run `python -m bot migrate`" in (
-        result.stdout
+    assert (
+        "FAIL Database sqlite+aiosqlite:///breeze-balance.db has no tables: run `python -m bot migrate`"
+        in (result.stdout)
     )
     assert "FAIL Slack refused SLACK_BOT_TOKEN (invalid_auth)" in result.stdout
     assert "FAIL Breeze: Breeze did not accept the API key. (error AUTH_INVALID_SESSION)" in result.stdout
