@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_check(settings, online=not args.offline))
         return _serve(settings, migrate=args.migrate)
     except ConfigError as exc:
-        print(f"Breeze Balance cannot start:\n{_indent(str(exc))}", file=sys.stderr)
+        doing = "start" if args.command == "serve" else f"run `{args.command}`"
+        print(f"Breeze Balance cannot {doing}:\n{_indent(str(exc))}", file=sys.stderr)
         print("Set these in the environment or in a .env file (see .env.example).", file=sys.stderr)
         return 2
 
