@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -31,21 +31,20 @@ class Cipher:
 
     def decrypt(self, token: str) -> str:
         """The secret inside `token`; `StoredKeyUnreadable` if no configured key opens it."""
-        try:
-            return self._fernet.decrypt(token.encode("ascii")).decode("utf-8")
-        except (InvalidToken, UnicodeError):
-            raise StoredKeyUnreadable(
-                "a stored secret cannot be decrypted with any of BREEZE_ENCRYPTION_KEYS"
-            ) from None
+        return _opened(self._fernet.decrypt, token).decode("utf-8")
 
     def rotate(self, token: str) -> str:
         """`token` re-encrypted with the first key."""
-        try:
-            return self._fernet.rotate(token.encode("ascii")).decode("ascii")
-        except (InvalidToken, UnicodeError):
-            raise StoredKeyUnreadable(
-                "a stored secret cannot be decrypted with any of BREEZE_ENCRYPTION_KEYS"
-            ) from None
+        return _opened(self._fernet.rotate, token).decode("ascii")
+
+
+def _opened(operation: Callable[[bytes], bytes], token: str) -> bytes:
+    try:
+        return operation(token.encode("ascii"))
+    except (InvalidToken, UnicodeError):
+        raise StoredKeyUnreadable(
+            "a stored secret cannot be decrypted with any of BREEZE_ENCRYPTION_KEYS"
+        ) from None
 
 
 def new_key() -> str:

@@ -188,6 +188,24 @@ def ask(slack: SlackClient, hooks: FakeServer, response_url: str, text: str = ""
     return hooks.wait_for(1, path=path)[0]
 
 
+def texts(payload: dict[str, Any]) -> str:
+    """Every piece of text in a message, joined: what a reader could see."""
+    found: list[str] = [payload.get("text", "")]
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("text"), str):
+                found.append(node["text"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(payload.get("blocks", []))
+    return "\n".join(found)
+
+
 @pytest.fixture
 def all_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.DEBUG)

@@ -9,26 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import API_KEY, BALANCE_BODY, AppFactory, ask, auth_test_ok
+from tests.conftest import API_KEY, BALANCE_BODY, AppFactory, ask, auth_test_ok, texts
 from tests.fakes import FakeServer, Reply, SlackClient
-
-
-def texts(payload: dict[str, Any]) -> str:
-    """Every piece of text in a message, joined: what a reader could see."""
-    found: list[str] = [payload.get("text", "")]
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if isinstance(node.get("text"), str):
-                found.append(node["text"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(payload.get("blocks", []))
-    return "\n".join(found)
 
 
 def block(payload: dict[str, Any], block_id: str) -> dict[str, Any]:

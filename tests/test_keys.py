@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import API_KEY, TEAM_ID, AppFactory, ask
+from tests.conftest import API_KEY, TEAM_ID, AppFactory, ask, texts
 from tests.fakes import FakeServer, Recorded, Reply, SlackClient
 
 ADMIN = "UADMIN001"
@@ -17,25 +17,6 @@ MEMBER = "UMEMBER01"
 LISTED = "ULISTED01"
 NEW_KEY = "brz_live_NewWorkspaceKey9876"
 NEW_KEY_ID = "key_new777"
-
-
-def texts(payload: dict[str, Any]) -> str:
-    """Every piece of text in a message, for asserting on what people read."""
-    found: list[str] = [payload.get("text", "")]
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for name, value in node.items():
-                if name == "text" and isinstance(value, str):
-                    found.append(value)
-                else:
-                    walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(payload.get("blocks", []))
-    return "\n".join(found)
 
 
 def roles(recorded: Recorded) -> Reply:

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import AppFactory
+from tests.conftest import AppFactory, texts
 from tests.fakes import FakeServer, Recorded, Reply, SlackClient
-from tests.test_keys import ADMIN, MEMBER, opened_view, submission, texts
+from tests.test_keys import ADMIN, MEMBER, opened_view, submission
 
 CLIENT_ID = "1111.2222"
 CLIENT_SECRET = "client-secret-for-tests-0123456789"
