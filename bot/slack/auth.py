@@ -54,7 +54,10 @@ class SingleWorkspaceAuthorizer:
     async def warm(self) -> None:
         """Call `auth.test` once at start-up; raise `ConfigError` if Slack refuses the token."""
         if self._token is None:
-            log.warning("SLACK_BOT_TOKEN is not set: /breeze-balance works, but no Slack Web API call can")
+            log.warning(
+                "SLACK_BOT_TOKEN is not set: /breeze-balance answers, but set-key, remove-key and status "
+                "need it (they ask Slack who is an admin)"
+            )
             return
         try:
             async with asyncio.timeout(STARTUP_AUTH_TEST_SECONDS):
