@@ -53,6 +53,10 @@ class AdminCheckFailed(BotError):
 
     code = "ADMIN_CHECK_FAILED"
 
+    def __init__(self, reason: str, *, no_token: bool = False) -> None:
+        super().__init__(reason)
+        self.no_token = no_token
+
 
 class BreezeError(BotError):
     """Asking Breeze for the balance failed."""

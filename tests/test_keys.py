@@ -430,3 +430,15 @@ def test_a_slow_admin_check_still_answers_the_modal_in_time(
 
     assert "checking took too long" in answer.json()["errors"]["api_key"]
     assert breeze.received() == []
+
+
+def test_without_a_bot_token_admin_commands_say_what_is_missing(
+    start_app: AppFactory, admin_slack: FakeServer, hooks: FakeServer, response_url: str
+) -> None:
+    _, slack = start_app(slack_bot_token=None)
+
+    said = texts(ask(slack, hooks, response_url, "status", user_id=ADMIN).json())
+
+    assert "no Slack bot token" in said
+    assert "SLACK_BOT_TOKEN" in said
+    assert admin_slack.received(path="/api/users.info") == []

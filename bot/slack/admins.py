@@ -42,7 +42,7 @@ class Admins:
             return cached[0]
         token = await self._tokens.bot_token(workspace)
         if token is None:
-            raise AdminCheckFailed("no bot token to call users.info with")
+            raise AdminCheckFailed("no bot token to call users.info with", no_token=True)
         try:
             response = await self._client.users_info(token=token, user=user_id)
         except SlackApiError as exc:

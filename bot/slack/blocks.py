@@ -201,6 +201,11 @@ def wording(error: BaseException) -> Wording:
             )
         case errors.StorageError():
             return Wording("The app's database is not answering.", "Please try again in a moment.")
+        case errors.AdminCheckFailed(no_token=True):
+            return Wording(
+                "This app has no Slack bot token, so it cannot check who is a workspace admin.",
+                "Whoever runs the app needs to set `SLACK_BOT_TOKEN` or list you in `BREEZE_ADMIN_USER_IDS`.",
+            )
         case errors.AdminCheckFailed():
             return Wording(
                 "Slack could not tell me whether you are a workspace admin.",
