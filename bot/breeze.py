@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -31,23 +32,57 @@ MAX_TEXT = 200
 _THOUSANDTH = Decimal("0.001")
 
 
+# Retried, because the balance call is idempotent: connection failures and these statuses,
+# with full-jitter exponential backoff, all inside the one deadline. Never other 4xx.
+RETRY_STATUSES = frozenset({502, 503, 504})
+MAX_ATTEMPTS = 4
+BACKOFF_BASE_SECONDS = 0.1
+BACKOFF_CAP_SECONDS = 1.0
+MIN_ATTEMPT_SECONDS = 0.5  # no retry unless at least this much of the deadline is left after waiting
+
+
 class BreezeClient:
     """Reads balances from Breeze; one instance per process, sharing one connection pool."""
 
-    def __init__(self, http: httpx.AsyncClient, base_url: str, timeout_seconds: float) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base_url: str,
+        timeout_seconds: float,
+        *,
+        backoff_base_seconds: float = BACKOFF_BASE_SECONDS,
+    ) -> None:
         self._http = http
         self._url = base_url.rstrip("/") + BALANCE_PATH
         self._deadline = timeout_seconds
+        self._backoff_base = backoff_base_seconds
 
     async def get_balance(self, api_key: SecretStr) -> Balance:
-        """Fetch the balance the key can see; raise a `BreezeError` on any failure."""
+        """Fetch the balance the key can see, retrying passing faults; raise a `BreezeError`."""
         # Workspace keys come from the database in any shape; keep each out of the logs too.
         add_secret(api_key.get_secret_value())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._deadline
+        attempt = 1
+        while True:
+            try:
+                return await self._attempt(api_key, deadline)
+            except errors.BreezeError as exc:
+                wait = self._retry_wait(exc, attempt, deadline - loop.time())
+                if wait is None:
+                    raise
+                log.info("Breeze: %s; retrying in %.2f s (attempt %d)", exc.code, wait, attempt + 1)
+                await asyncio.sleep(wait)
+                attempt += 1
+
+    async def _attempt(self, api_key: SecretStr, deadline: float) -> Balance:
         headers = {"xi-api-key": api_key.get_secret_value(), "accept": "application/json"}
         try:
-            async with asyncio.timeout(self._deadline):
+            async with asyncio.timeout_at(deadline):
                 async with self._http.stream("GET", self._url, headers=headers) as response:
                     body = await _read_capped(response)
+        except httpx.ConnectTimeout as exc:
+            raise errors.BreezeUnreachable("could not connect to Breeze in time") from exc
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise errors.BreezeTimeout(f"no answer from Breeze within {self._deadline:g} s") from exc
         except httpx.TransportError as exc:
@@ -55,6 +90,22 @@ class BreezeClient:
         if 200 <= response.status_code < 300:
             return parse_balance(body, response.headers)
         raise error_from_response(response.status_code, response.headers, body)
+
+    def _retry_wait(self, error: errors.BreezeError, attempt: int, remaining: float) -> float | None:
+        """Seconds to wait before trying again, or None when this error is final."""
+        if attempt >= MAX_ATTEMPTS:
+            return None
+        if isinstance(error, errors.BreezeApiError) and error.status == 429:
+            wait = getattr(error, "retry_after", None)
+            if wait is None:
+                return None
+        elif isinstance(error, errors.BreezeUnreachable) or (
+            isinstance(error, errors.BreezeApiError) and error.status in RETRY_STATUSES
+        ):
+            wait = random.uniform(0, min(BACKOFF_CAP_SECONDS, self._backoff_base * 2 ** (attempt - 1)))  # noqa: S311
+        else:
+            return None
+        return wait if wait + MIN_ATTEMPT_SECONDS <= remaining else None
 
 
 async def _read_capped(response: httpx.Response) -> bytes:

@@ -300,7 +300,7 @@ def test_error_status_is_mapped() -> None:
 @pytest.mark.parametrize(
     ("exception", "kind"),
     [
-        (httpx.ConnectTimeout("slow"), errors.BreezeTimeout),
+        (httpx.ConnectTimeout("slow"), errors.BreezeUnreachable),  # retried like a refused connection
         (httpx.ReadTimeout("slow"), errors.BreezeTimeout),
         (httpx.ConnectError("refused"), errors.BreezeUnreachable),
         (httpx.RemoteProtocolError("reset"), errors.BreezeUnreachable),
@@ -328,3 +328,97 @@ def test_oversized_answer_is_unreadable() -> None:
     body = b'{"balance": 1, "pad": "' + b"x" * (breeze.MAX_BODY_BYTES + 10) + b'"}'
     with pytest.raises(errors.BadResponse):
         get_balance(lambda _: httpx.Response(200, content=body))
+
+
+# --- retries ---------------------------------------------------------------------------------------
+
+
+def scripted(
+    *answers: httpx.Response | Exception,
+) -> tuple[Callable[[httpx.Request], httpx.Response], list[float]]:
+    """A Breeze that gives these answers in order (the last one again and again); records when."""
+    calls: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(asyncio.get_running_loop().time())
+        answer = answers[min(len(calls), len(answers)) - 1]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    return handler, calls
+
+
+OK = httpx.Response(200, json={"balance": 7})
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.Response(503, json={"code": "GENERATION_CAPACITY_EXCEEDED", "detail": "busy", "error": "x"}),
+        httpx.Response(502, text="<html>bad gateway</html>"),
+        httpx.Response(504, json={"code": "UPSTREAM_TIMEOUT", "detail": "slow", "error": "x"}),
+        httpx.ConnectError("refused"),
+        httpx.ConnectTimeout("slow to connect"),
+        httpx.RemoteProtocolError("reset"),
+    ],
+)
+def test_passing_faults_are_retried_until_breeze_answers(failure: httpx.Response | Exception) -> None:
+    handler, calls = scripted(failure, failure, OK)
+
+    assert get_balance(handler).credits == 7
+    assert len(calls) == 3
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422, 500])
+def test_other_errors_are_not_retried(status: int) -> None:
+    handler, calls = scripted(httpx.Response(status, json={"code": "X", "detail": "no", "error": "x"}), OK)
+
+    with pytest.raises(errors.BreezeApiError):
+        get_balance(handler)
+    assert len(calls) == 1
+
+
+def test_retries_stop_after_a_few_attempts() -> None:
+    handler, calls = scripted(httpx.Response(503))
+
+    with pytest.raises(errors.BreezeUnavailable):
+        get_balance(handler, timeout=20)
+    assert len(calls) == breeze.MAX_ATTEMPTS
+
+
+def test_no_retry_is_started_that_the_deadline_could_not_finish(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(breeze.random, "uniform", lambda low, high: high)  # the longest jittered wait
+    handler, calls = scripted(httpx.ConnectError("refused"))
+
+    async def run() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+            client = breeze.BreezeClient(http, "https://breeze.test", 1.2, backoff_base_seconds=0.4)
+            with pytest.raises(errors.BreezeUnreachable):
+                await client.get_balance(KEY)
+
+    asyncio.run(run())
+
+    # Waits of 0.4 s then 0.8 s: the second would leave less than MIN_ATTEMPT_SECONDS of 1.2 s.
+    assert len(calls) == 2
+    assert calls[1] - calls[0] >= 0.4
+
+
+def test_rate_limits_are_retried_after_the_time_breeze_asks_when_it_fits() -> None:
+    limited = httpx.Response(429, headers={"retry-after": "0.3"}, json={"code": "RATE_LIMITED", "error": "x"})
+    handler, calls = scripted(limited, OK)
+
+    assert get_balance(handler).credits == 7
+    assert len(calls) == 2
+    assert calls[1] - calls[0] >= 0.3
+
+
+@pytest.mark.parametrize("headers", [{"retry-after": "30"}, {}])
+def test_rate_limits_beyond_the_deadline_or_without_a_time_are_not_retried(headers: dict[str, str]) -> None:
+    handler, calls = scripted(
+        httpx.Response(429, headers=headers, json={"code": "RATE_LIMITED", "error": "x"}), OK
+    )
+
+    with pytest.raises(errors.RateLimited):
+        get_balance(handler, timeout=5)
+    assert len(calls) == 1

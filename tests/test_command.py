@@ -250,7 +250,7 @@ def test_each_error_gets_its_own_friendly_reply(
     words: str,
     code: str,
 ) -> None:
-    breeze.queue("GET", "/v1/balance", breeze_reply)
+    breeze.route("GET", "/v1/balance", breeze_reply)  # every attempt, retries included
 
     reply = ask(slack, hooks, response_url).json()
 
