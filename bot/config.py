@@ -18,6 +18,7 @@ DEFAULT_DATABASE_URL = "sqlite:///breeze-balance.db"
 
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 
+LogFormat = Literal["text", "json"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 # Where an operator finds each value, shown whenever one is missing or malformed.
@@ -49,6 +50,8 @@ HINTS: dict[str, str] = {
     "BREEZE_ADMIN_USER_IDS": (
         "comma-separated Slack user ids such as U012AB3CD (profile -> ⋮ -> Copy member ID)"
     ),
+    "BREEZE_CACHE_SECONDS": "seconds a workspace's balance is reused (0 to 3600; 0 turns the cache off)",
+    "LOG_FORMAT": "text (the default) or json, one object per line",
     "AUTO_MIGRATE": "true to migrate the database when the web process starts, false (the default) not to",
 }
 
@@ -106,6 +109,8 @@ class Settings(StorageSettings):
     log_level: LogLevel = "INFO"
     breeze_timeout_seconds: float = Field(default=8.0, ge=1, le=20)
     web_concurrency: int = Field(default=1, ge=1, le=64)
+    breeze_cache_seconds: float = Field(default=10.0, ge=0, le=3600)
+    log_format: LogFormat = "text"
     slack_client_id: str | None = None
     slack_client_secret: SecretStr | None = None
     breeze_admin_user_ids: str = ""
@@ -164,6 +169,11 @@ class Settings(StorageSettings):
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @property
     def breeze_url(self) -> str:

@@ -22,7 +22,7 @@ from bot.breeze import BreezeClient
 from bot.config import Settings
 from bot.crypto import Cipher, key_file_for, load_cipher
 from bot.errors import BotError
-from bot.services import BalanceService, KeyService, WorkspaceKeys
+from bot.services import BalanceCache, BalanceService, KeyService, RefreshLimiter, WorkspaceKeys
 from bot.slack.admins import Admins, BotTokens
 from bot.slack.app import Authorize, build_app
 from bot.slack.auth import SingleWorkspaceAuthorizer
@@ -39,6 +39,8 @@ SHUTDOWN_GRACE_SECONDS = 25.0
 # What the app asks Slack for when a workspace installs it (manifest.yaml says the same).
 BOT_SCOPES = ("commands", "users:read")
 OAUTH_STATE_SECONDS = 600
+# `/breeze-balance refresh` skips the cache at most this often per user.
+REFRESH_EVERY_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +100,13 @@ async def open_deps(settings: Settings) -> AsyncIterator[Deps]:
         fallback = settings.breeze_api_key if settings.slack_client_id is None else None
         if settings.slack_client_id and settings.breeze_api_key is not None:
             log.warning("BREEZE_API_KEY is ignored in multi-workspace mode: each workspace sets its own key")
-        balances = BalanceService(breeze, WorkspaceKeys(store, fallback))
-        keys = KeyService(store, breeze, fallback)
+        workspace_keys = WorkspaceKeys(store, fallback, cache_seconds=settings.breeze_cache_seconds)
+        balances = BalanceService(
+            workspace_keys,
+            BalanceCache(breeze, settings.breeze_cache_seconds),
+            RefreshLimiter(REFRESH_EVERY_SECONDS),
+        )
+        keys = KeyService(store, breeze, fallback, workspace_keys)
         tasks = TaskTracker()
         slack = AsyncWebClient(base_url=settings.slack_api_base, timeout=10)
 

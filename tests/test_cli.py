@@ -152,11 +152,10 @@ def start_procfile_web(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
     )
 
 
-@pytest.fixture
-def web_process(
-    tmp_path: Path, breeze: FakeServer, slack_api: FakeServer
-) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """The Procfile's web line, run as a platform would, with $PORT set."""
+def launch_web(
+    tmp_path: Path, breeze: FakeServer, slack_api: FakeServer, **extra: str
+) -> tuple[subprocess.Popen[str], str]:
+    """The Procfile's web line, run as a platform would, with $PORT set; waits until it is healthy."""
     port = free_port()
     env = base_env(
         PORT=str(port),
@@ -167,6 +166,7 @@ def web_process(
         BREEZE_BASE_URL=breeze.url,
         SLACK_API_URL=slack_api.url + "/api/",
         LOG_LEVEL="DEBUG",
+        **extra,
     )
     process = start_procfile_web(env, tmp_path)
     url = f"http://127.0.0.1:{port}"
@@ -179,6 +179,15 @@ def web_process(
             time.sleep(0.1)
         if process.poll() is not None:
             break
+    return process, url
+
+
+@pytest.fixture
+def web_process(
+    tmp_path: Path, breeze: FakeServer, slack_api: FakeServer
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """The Procfile's web line with the default test settings."""
+    process, url = launch_web(tmp_path, breeze, slack_api)
     yield process, url
     if process.poll() is None:
         process.kill()
@@ -235,7 +244,8 @@ def test_sigterm_waits_for_replies_already_acknowledged(
     process, url = web_process
     breeze.route("GET", "/v1/balance", Reply(200, {"balance": 42}, delay=2))
     slack = SlackClient(url, SIGNING_SECRET)
-    acks = [slack.command(f"{hooks.url}/commands/shutdown/{n}") for n in range(3)]
+    # Three workspaces, so three Breeze calls in flight (one workspace's would share one).
+    acks = [slack.command(f"{hooks.url}/commands/shutdown/{n}", team_id=f"T000{n}") for n in range(3)]
     slack.close()
     assert [a.status_code for a in acks] == [200, 200, 200]
     breeze.wait_for(3)

@@ -101,7 +101,7 @@ def test_zero_and_negative_balances_are_said_plainly(
     hooks.reset()
     hooks.route("POST", "*", Reply(200, "ok"))
     breeze.queue("GET", "/v1/balance", Reply(200, {"balance": -12.5, "balance_millicredits": -12500}))
-    negative = ask(slack, hooks, response_url).json()
+    negative = ask(slack, hooks, response_url, "refresh").json()  # past the cached zero
     assert "*-12.5 credits*" in texts(negative)
     assert "negative" in texts(negative)
 

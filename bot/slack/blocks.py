@@ -80,15 +80,21 @@ def _message(text: str, blocks: list[Block], response_type: ResponseType = "ephe
 # --- the balance ---------------------------------------------------------------------------------
 
 
-def balance_message(balance: Balance, *, shared_by: str | None = None) -> Message:
-    """The answer to `/breeze-balance`: the balance, recent top-ups, and where it came from."""
+def balance_message(
+    balance: Balance,
+    *,
+    shared_by: str | None = None,
+    age_seconds: float | None = None,
+    refresh_in_seconds: float | None = None,
+) -> Message:
+    """The answer to `/breeze-balance`: the balance, recent top-ups, where and when it came from."""
     amount = t.credits(balance.credits)
     blocks = [
         header("Breeze balance", BlockId.HEADER),
         section(_balance_line(balance), BlockId.BALANCE),
         section(_topups_text(balance), BlockId.TOPUPS),
     ]
-    footer = _footer(balance, shared_by)
+    footer = _footer(balance, shared_by) + _freshness(age_seconds, refresh_in_seconds)
     if footer:
         blocks.append(context(footer, BlockId.FOOTER))
     fallback = f"Breeze balance: {amount}"
@@ -142,11 +148,22 @@ def _footer(balance: Balance, shared_by: str | None) -> list[str]:
     return parts
 
 
+def _freshness(age_seconds: float | None, refresh_in_seconds: float | None) -> list[str]:
+    parts = []
+    if refresh_in_seconds is not None:
+        parts.append(f"Refreshed moments ago; you can refresh again in {t.duration(refresh_in_seconds)}.")
+    if age_seconds is not None:
+        age = "less than a second" if age_seconds < 1 else t.plural(int(age_seconds), "second")
+        parts.append(f"As of {age} ago · `{COMMAND} refresh` for the latest")
+    return parts
+
+
 # --- help ----------------------------------------------------------------------------------------
 
 HELP_LINES = (
     f"`{COMMAND}` shows the Breeze credit balance and recent top-ups, only to you.",
     f"`{COMMAND} share` posts the same answer in this channel, saying you asked.",
+    f"`{COMMAND} refresh` asks Breeze again instead of using a figure from the last few seconds.",
     f"`{COMMAND} help` shows this help.",
     f"Workspace admins: `{COMMAND} set-key`, `{COMMAND} remove-key` and `{COMMAND} status` "
     "manage the Breeze API key this workspace uses.",

@@ -10,6 +10,7 @@ _ALIASES: dict[str, Subcommand] = {
     "": Subcommand.BALANCE,
     "balance": Subcommand.BALANCE,
     "share": Subcommand.SHARE,
+    "refresh": Subcommand.REFRESH,
     "help": Subcommand.HELP,
     "?": Subcommand.HELP,
     "-h": Subcommand.HELP,

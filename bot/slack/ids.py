@@ -12,6 +12,7 @@ class Subcommand(StrEnum):
 
     BALANCE = ""
     SHARE = "share"
+    REFRESH = "refresh"
     HELP = "help"
     SET_KEY = "set-key"
     REMOVE_KEY = "remove-key"

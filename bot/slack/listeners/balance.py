@@ -9,6 +9,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.errors import BotError
+from bot.logs import fields
 from bot.services import BalanceService
 from bot.slack import blocks
 from bot.slack.commands import Command, parse
@@ -42,19 +43,23 @@ async def answer(request: CommandRequest, parts: Parts) -> None:
         message, outcome = await keys.reply_for(command, request, parts)
     else:
         message, outcome = await _reply_for(command, request, parts.balances)
+    answered = time.perf_counter()
     delivered = (
         await parts.replies.post(request.response_url, message, request.reference) if message else None
     )
-    log.info(
-        "command ref=%s workspace=%s user=%s subcommand=%s outcome=%s delivered=%s ms=%.0f",
-        request.reference,
-        request.requester.workspace,
-        request.requester.user_id,
-        command.subcommand.value or "balance",
-        outcome,
-        delivered,
-        (time.perf_counter() - started) * 1000,
-    )
+    done = time.perf_counter()
+    line = {
+        "ref": request.reference,
+        "workspace": str(request.requester.workspace),
+        "user": request.requester.user_id,
+        "subcommand": command.subcommand.value or "balance",
+        "outcome": outcome,
+        "delivered": delivered,
+        "answer_ms": round((answered - started) * 1000, 1),
+        "reply_ms": round((done - answered) * 1000, 1),
+        "ms": round((done - started) * 1000, 1),
+    }
+    log.info("command %s", " ".join(f"{k}={v}" for k, v in line.items()), extra=fields(**line))
 
 
 async def _reply_for(
@@ -63,8 +68,9 @@ async def _reply_for(
     if command.subcommand is Subcommand.HELP:
         return blocks.help_message(command.unknown), "help"
     shared_by = request.requester.user_id if command.subcommand is Subcommand.SHARE else None
+    refresh = command.subcommand is Subcommand.REFRESH
     try:
-        balance = await balances.balance_for(request.requester)
+        answer = await balances.balance_for(request.requester, refresh=refresh)
     except BotError as exc:
         log.warning("command ref=%s failed: %s: %s", request.reference, blocks.error_code(exc), exc)
         return blocks.error_message(exc, request.reference), blocks.error_code(exc)
@@ -72,4 +78,10 @@ async def _reply_for(
         # Any bug still gets a friendly reply; the reference ties it to this traceback.
         log.exception("command ref=%s crashed", request.reference)
         return blocks.error_message(exc, request.reference), blocks.error_code(exc)
-    return blocks.balance_message(balance, shared_by=shared_by), "ok"
+    message = blocks.balance_message(
+        answer.balance,
+        shared_by=shared_by,
+        age_seconds=answer.age_seconds,
+        refresh_in_seconds=answer.refresh_in_seconds,
+    )
+    return message, "ok" if answer.age_seconds is None else "ok_cached"
