@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
             configure_logging(logging.INFO, tuple(storage.encryption_keys))
             return _migrate(storage) if args.command == "migrate" else asyncio.run(_rotate(storage))
         settings = load_settings()
-        configure_logging(settings.log_level_number, settings.secret_values())
+        configure_logging(settings.log_level_number, settings.secret_values(), settings.log_format)
         if args.command == "balance":
             return asyncio.run(_balance(settings))
         if args.command == "check":

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
+from datetime import UTC, datetime
+from typing import Any
 
 # Breeze keys, Slack tokens (bot, user, app, refresh, rotated) and response_url paths.
 SECRET_PATTERNS = re.compile(
@@ -15,6 +18,8 @@ SECRET_PATTERNS = re.compile(
     r"|hooks\.slack\.com/\S+"
 )
 REDACTED = "[redacted]"
+FIELDS = "breeze_fields"
+TEXT_FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
 QUIET_LOGGERS = ("httpx", "httpcore", "slack_sdk", "slack_bolt", "bot.bolt", "aiohttp", "alembic")
 _extra_secrets: set[str] = set()
 MAX_EXTRA_SECRETS = 10_000
@@ -42,12 +47,41 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
-def configure_logging(level: int, secrets: tuple[str, ...] = ()) -> None:
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, any `fields`, traceback; all redacted."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "pid": record.process,
+            "message": record.getMessage(),
+        }
+        fields = getattr(record, FIELDS, None)
+        if isinstance(fields, dict):
+            entry.update({k: v for k, v in fields.items() if k not in entry})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return redact(json.dumps(entry, default=str, ensure_ascii=False))
+
+
+def fields(**values: Any) -> dict[str, dict[str, Any]]:
+    """`extra=` for a log call whose values become top-level keys in JSON logs."""
+    return {FIELDS: values}
+
+
+def configure_logging(level: int, secrets: tuple[str, ...] = (), log_format: str = "text") -> None:
     """Send every logger's records, redacted, to stderr at `level`; also scrub `secrets`."""
     for secret in secrets:
         add_secret(secret)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(RedactingFormatter("%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"))
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(
+            RedactingFormatter("%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s")
+        )
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

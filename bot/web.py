@@ -207,5 +207,5 @@ def create_app(settings: Settings | None = None) -> BreezeBalanceApp:
     """The ASGI app; reads settings from the environment unless given them."""
     if settings is None:
         settings = load_settings()
-        configure_logging(settings.log_level_number, settings.secret_values())
+        configure_logging(settings.log_level_number, settings.secret_values(), settings.log_format)
     return BreezeBalanceApp(settings)
