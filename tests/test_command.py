@@ -409,3 +409,17 @@ def test_slack_api_down_at_start_does_not_stop_commands(
     deadline = time.monotonic() + 5
     while slack.http.get("/healthz").json()["workspace"] != "T0001":
         assert time.monotonic() < deadline
+
+
+def test_a_hanging_response_url_does_not_hold_up_other_commands(
+    slack: SlackClient, hooks: FakeServer, breeze: FakeServer, response_url: str
+) -> None:
+    stuck = threading.Event()
+    hooks.route("POST", "/commands/stuck/1", Reply(200, "ok", gate=stuck))
+
+    assert slack.command(f"{hooks.url}/commands/stuck/1").status_code == 200
+    hooks.wait_for(1, path="/commands/stuck/1")
+    reply = ask(slack, hooks, response_url, team_id="T0002").json()  # while the first reply hangs
+
+    assert reply["text"].startswith("Breeze balance:")
+    stuck.set()
