@@ -39,6 +39,9 @@ SHUTDOWN_GRACE_SECONDS = 25.0
 # What the app asks Slack for when a workspace installs it (manifest.yaml says the same).
 BOT_SCOPES = ("commands", "users:read")
 OAUTH_STATE_SECONDS = 600
+# How long a worker reuses a workspace's decrypted key (set-key and remove-key in the same
+# worker take effect at once; other workers see them within this time).
+KEY_CACHE_SECONDS = 10.0
 # `/breeze-balance refresh` skips the cache at most this often per user.
 REFRESH_EVERY_SECONDS = 30.0
 
@@ -100,7 +103,7 @@ async def open_deps(settings: Settings) -> AsyncIterator[Deps]:
         fallback = settings.breeze_api_key if settings.slack_client_id is None else None
         if settings.slack_client_id and settings.breeze_api_key is not None:
             log.warning("BREEZE_API_KEY is ignored in multi-workspace mode: each workspace sets its own key")
-        workspace_keys = WorkspaceKeys(store, fallback, cache_seconds=settings.breeze_cache_seconds)
+        workspace_keys = WorkspaceKeys(store, fallback, cache_seconds=KEY_CACHE_SECONDS)
         balances = BalanceService(
             workspace_keys,
             BalanceCache(breeze, settings.breeze_cache_seconds),
