@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run migrate test lint format check lock clean
+.PHONY: help install run migrate test lint format check bench lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 
 check: $(STAMP) ## validate the configuration and try it against Slack and Breeze
 	$(BIN)/python -m bot check
+
+bench: $(STAMP) ## benchmark the server against raw-ASGI floors (BENCH_ARGS=--quick for a short run)
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 lock: ## re-pin constraints.txt to the newest versions the ranges in pyproject.toml allow
 	rm -rf .lock-venv
