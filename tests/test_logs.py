@@ -25,7 +25,7 @@ def record(message: str, *args: object, exc: bool = False, **extra: object) -> l
             raise RuntimeError(f"failed with {BOT_TOKEN}")
         except RuntimeError:
             exc_info = sys.exc_info()
-    made = logging.LogRecord("any.library", logging.WARNING, __file__, 1, message, args, exc_info)
+    made = logging.LogRecord("some.dependency", logging.WARNING, __file__, 1, message, args, exc_info)
     for name, value in extra.items():
         setattr(made, name, value)
     return made
@@ -57,7 +57,7 @@ def test_json_lines_carry_the_fields_of_the_record() -> None:
     assert entry["message"] == "command done"
     assert (entry["ref"], entry["workspace"], entry["ms"]) == ("R1", "T1", 12.5)
     assert entry["level"] == "WARNING"
-    assert entry["logger"] == "any.library"
+    assert entry["logger"] == "some.dependency"
     assert entry["time"].endswith("+00:00")
 
 
