@@ -21,7 +21,7 @@ def test_a_burst_from_one_workspace_makes_one_breeze_call(
 ) -> None:
     gate = threading.Event()
     breeze.route("GET", "/v1/balance", Reply(200, {"balance": 5}, gate=gate))
-    _, slack = start_app()
+    _, slack = start_app(breeze_cache_seconds=120)  # longer than the test, however slow the machine
     urls = [f"{hooks.url}/commands/burst/{n}" for n in range(30)]
 
     with ThreadPoolExecutor(10) as pool:
