@@ -16,6 +16,8 @@ SECRET_PATTERNS = re.compile(
     r"|xoxe\.xox[bp]-[A-Za-z0-9\-.]+"
     r"|xapp-[A-Za-z0-9\-]+"
     r"|hooks\.slack\.com/\S+"
+    # A response_url on any host: /commands/<team>/<id>/<secret> (or /actions/...).
+    r"|\S*/(?:commands|actions)/[A-Z0-9]+/\d+/[A-Za-z0-9_\-]+"
 )
 REDACTED = "[redacted]"
 FIELDS = "breeze_fields"

@@ -83,3 +83,12 @@ def test_log_format_json_makes_every_line_json_with_one_line_per_command(
     assert command["ms"] >= command["answer_ms"] >= 0
     for secret in (API_KEY, BOT_TOKEN, SIGNING_SECRET):
         assert secret not in output
+
+
+def test_response_urls_are_scrubbed_on_any_host() -> None:
+    line = RedactingFormatter("%(message)s").format(
+        record("posting to %s", "https://proxy.example/commands/T0001/1234567/SecretHookValue99")
+    )
+
+    assert "SecretHookValue99" not in line
+    assert "posting to [redacted]" in line
