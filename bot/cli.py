@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -78,6 +79,9 @@ def _serve(settings: Settings, *, migrate: bool) -> int:
 
     # Checked once here, before any worker starts, so a problem is one clear message.
     asyncio.run(_prepare_database(settings, migrate=migrate or settings.auto_migrate))
+    if migrate:
+        # Workers read their settings afresh; an in-memory SQLite database is theirs alone.
+        os.environ["AUTO_MIGRATE"] = "true"
     uvicorn.run(
         "bot.web:create_app",
         factory=True,
