@@ -209,7 +209,12 @@ class Installations:
             context: Any, enterprise_id: str | None, team_id: str | None, user_id: str | None
         ) -> AuthorizeResult | None:
             org_wide = bool(getattr(context, "is_enterprise_install", False))
-            return await self.authorize(Workspace(enterprise_id, team_id, org_wide), user_id)
+            result = await self.authorize(Workspace(enterprise_id, team_id, org_wide), user_id)
+            if result is None and isinstance(context, dict):
+                # Bolt would post "not installed" to the response_url before acking (a network
+                # call before the 200); without one it puts the message in the ack itself.
+                context.pop("response_url", None)
+            return result
 
         return authorize
 
