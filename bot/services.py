@@ -57,17 +57,6 @@ class KeyRepository(Protocol):
     async def delete_all(self, workspace: Workspace) -> int: ...
 
 
-class EnvironmentKey:
-    """Every request uses the key from `BREEZE_API_KEY` (no database involved)."""
-
-    def __init__(self, key: SecretStr | None) -> None:
-        self._key = key
-
-    async def key_for(self, requester: Requester) -> SecretStr | None:
-        """The configured key, whoever asks."""
-        return self._key
-
-
 class WorkspaceKeys:
     """The workspace's stored key, cached briefly; in single-workspace mode `BREEZE_API_KEY` as a fallback.
 
