@@ -89,5 +89,7 @@ def configure_logging(level: int, secrets: tuple[str, ...] = (), log_format: str
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # Library warnings go through the same handler: redacted, and JSON when asked.
+    logging.captureWarnings(True)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
