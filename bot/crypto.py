@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -82,13 +83,18 @@ def load_cipher(keys: Sequence[str], *, key_file: Path | None, ephemeral_ok: boo
 
 
 def _read_or_create(path: Path) -> str:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    if path.exists():
         return _read(path)
     key = new_key()
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(key + "\n")
+    try:
+        created = _create(path, key + "\n")
+    except OSError as exc:
+        raise ConfigError(
+            f"The encryption key file {path} cannot be created ({_why(exc)}); "
+            "make its folder writable, or set BREEZE_ENCRYPTION_KEYS."
+        ) from None
+    if not created:  # another process (a second worker) made it first: use theirs
+        return _read(path)
     log.warning(
         "BREEZE_ENCRYPTION_KEYS is not set: generated an encryption key in %s (mode 0600). "
         "Keep it with the database; without it stored keys cannot be read. "
@@ -98,11 +104,55 @@ def _read_or_create(path: Path) -> str:
     return key
 
 
+def _create(path: Path, content: str) -> bool:
+    """Create `path` (mode 0600) holding `content`, unless it exists; True if this call made it.
+
+    The content is written under a temporary name and then linked into place, so that a process
+    starting at the same moment finds either no file or a complete one, never an empty one.
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return False
+        except OSError:
+            # A file system without hard links: create it in place (a racing reader may see it empty).
+            return _create_in_place(path, content)
+        return True
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _create_in_place(path: Path, content: str) -> bool:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(content)
+    return True
+
+
 def _read(path: Path) -> str:
-    key = path.read_text(encoding="ascii").strip()
+    try:
+        key = path.read_text(encoding="ascii").strip()
+    except UnicodeError:
+        key = ""
+    except OSError as exc:
+        raise ConfigError(f"The encryption key file {path} cannot be read ({_why(exc)}).") from None
     if not is_key(key):
         raise ConfigError(f"The encryption key file {path} is damaged; restore it from a backup.")
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         log.warning("the encryption key file %s can be read by others (mode %o); chmod 600 it", path, mode)
     return key
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from pydantic import SecretStr
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -103,13 +105,10 @@ class KeyStore:
             "set_by": set_by,
             "set_at": record.set_at,
         }
-        where = (breeze_keys.c.enterprise_id == enterprise) & (breeze_keys.c.team_id == team)
         async with storage_errors("save the key"), self._engine.begin() as conn:
-            updated = await conn.execute(breeze_keys.update().where(where).values(**values))
-            if updated.rowcount == 0:
-                await conn.execute(
-                    breeze_keys.insert().values(enterprise_id=enterprise, team_id=team, **values)
-                )
+            # One statement, so that two admins saving a first key at once cannot collide.
+            row = {"enterprise_id": enterprise, "team_id": team, **values}
+            await conn.execute(_upsert(conn.dialect.name, row, values))
         return record
 
     async def delete(self, workspace: Workspace) -> bool:
@@ -123,7 +122,7 @@ class KeyStore:
     async def delete_all(self, workspace: Workspace) -> int:
         """Forget every key stored under this workspace or org (on uninstall)."""
         enterprise, team = workspace.scope
-        if workspace.is_enterprise_install:
+        if workspace.is_enterprise_install and enterprise:
             where = breeze_keys.c.enterprise_id == enterprise
         else:
             where = (breeze_keys.c.enterprise_id == enterprise) & (breeze_keys.c.team_id == team)
@@ -184,6 +183,18 @@ async def installed_workspaces(engine: AsyncEngine, client_id: str) -> list[Work
     async with storage_errors("list installations"), engine.connect() as conn:
         rows = (await conn.execute(query)).all()
     return [Workspace(row[0], row[1], bool(row[2])) for row in rows]
+
+
+def _upsert(dialect: str, row: dict[str, Any], changes: dict[str, Any]) -> sa.Insert:
+    """INSERT ... ON CONFLICT (workspace) DO UPDATE, as each database spells it."""
+    keys = [breeze_keys.c.enterprise_id, breeze_keys.c.team_id]
+    if dialect == "postgresql":
+        return (
+            postgresql.insert(breeze_keys)
+            .values(row)
+            .on_conflict_do_update(index_elements=keys, set_=changes)
+        )
+    return sqlite.insert(breeze_keys).values(row).on_conflict_do_update(index_elements=keys, set_=changes)
 
 
 def _record(row: sa.Row[tuple[object, ...]]) -> KeyRecord:
