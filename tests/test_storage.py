@@ -24,7 +24,7 @@ from bot.crypto import Cipher, new_key
 from bot.domain import Workspace
 from bot.errors import ConfigError, StorageError, StoredKeyUnreadable
 from bot.slack.installations import EncryptedInstallationStore
-from bot.store import KeyStore
+from bot.store import KeyStore, installed_workspaces
 from tests.conftest import ENCRYPTION_KEY, OLD_ENCRYPTION_KEY, postgres_url, reset_postgres
 
 T = TypeVar("T")
@@ -589,5 +589,28 @@ def test_rotate_reports_what_no_key_opens_and_leaves_it_unchanged(any_database: 
         still = await KeyStore(engine, stranger).get(BETA)
         assert still is not None
         assert still.key.get_secret_value() == BETA_KEY
+
+    on_database(any_database, work)
+
+
+def test_installations_are_listed_for_the_cache_and_unreadable_ones_are_treated_as_missing(
+    any_database: str,
+) -> None:
+    async def work(engine: AsyncEngine) -> None:
+        store = installation_store(engine, Cipher([ENCRYPTION_KEY]))
+        await store.async_save(slack_installation())
+
+        assert await installed_workspaces(engine, CLIENT_ID) == [Workspace(None, "T0ALPHA01")]
+        assert await installed_workspaces(engine, "another-app") == []
+        found = await store.async_find_installation(enterprise_id=None, team_id="T0ALPHA01")
+        assert found is not None
+        assert found.bot_token == BOT_TOKEN
+        other_keys = installation_store(engine, Cipher([OLD_ENCRYPTION_KEY]))
+        assert await other_keys.async_find_bot(enterprise_id=None, team_id="T0ALPHA01") is None
+
+        await store.async_delete_all(enterprise_id=None, team_id="T0ALPHA01")
+        assert await store.async_find_bot(enterprise_id=None, team_id="T0ALPHA01") is None
+        assert await raw_rows(engine, "slack_installations") == []
+        assert await raw_rows(engine, "slack_bots") == []
 
     on_database(any_database, work)
