@@ -1,9 +1,10 @@
-"""The two floors our app is measured against, each a plain ASGI app for uvicorn.
+"""The two floors the app is measured against, each a raw ASGI app for uvicorn, no framework.
 
-- `ack_floor`: answers 200 to everything. Nothing can acknowledge faster.
-- `work_floor`: a hand-written bot with no framework. It checks the Slack signature, acks
-  at once, then in the background makes one Breeze GET over a shared client and posts the
-  reply to `response_url` over a shared client. It does the same work as the app, minimally.
+- `ack_floor`: answers 200 with an empty body to everything. Nothing acknowledges faster.
+- `work_floor`: the least a correct bot does. It checks the Slack signature, acks at once with
+  an empty 200, then in a background task makes one Breeze GET over a shared
+  `httpx.AsyncClient` and posts a JSON reply to the command's `response_url` over a shared
+  client (one client per destination, each with its own keep-alive pool).
 
 Run with `uvicorn --factory benchmarks.references:ack_floor` (or `work_floor`); the work
 floor reads SLACK_SIGNING_SECRET, BREEZE_BASE_URL and BREEZE_API_KEY.
@@ -18,25 +19,38 @@ import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qs
 
 import httpx
 
 Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-EMPTY_200 = {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]}
-EMPTY_BODY = {"type": "http.response.body", "body": b""}
+MAX_SIGNATURE_AGE_SECONDS = 300
+# No cap on connections, so no request queues for one, and httpx's default keep-alive pool of
+# 20. A bigger keep-alive pool costs more than it saves: httpcore 1.0 scans every pooled
+# connection for every idle one each time a request starts or ends, which came to about
+# 24 ms of CPU per request with 200 requests in flight (under 2 ms with 20 kept alive).
+POOL = httpx.Limits(max_connections=None, max_keepalive_connections=20)
+
+_EMPTY_BODY: Message = {"type": "http.response.body", "body": b""}
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
+def _start(status: int) -> Message:
+    return {"type": "http.response.start", "status": status, "headers": [(b"content-length", b"0")]}
+
+
+async def _lifespan(receive: Receive, send: Send, on_stop: Callable[[], Awaitable[None]] | None) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            if on_stop is not None:
+                await on_stop()
             await send({"type": "lifespan.shutdown.complete"})
             return
 
@@ -51,55 +65,61 @@ async def _body(receive: Receive) -> bytes:
 
 
 def ack_floor() -> App:
-    """200 to everything, after reading the body."""
+    """200 with an empty body to every request, after reading it."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await _lifespan(receive, send, None)
             return
         await _body(receive)
-        await send(EMPTY_200)
-        await send(EMPTY_BODY)
+        await send(_start(200))
+        await send(_EMPTY_BODY)
 
     return app
 
 
+def _signed(secret: bytes, headers: dict[bytes, bytes], body: bytes) -> bool:
+    timestamp = headers.get(b"x-slack-request-timestamp", b"")
+    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > MAX_SIGNATURE_AGE_SECONDS:
+        return False
+    digest = hmac.new(secret, b"v0:" + timestamp + b":" + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(b"v0=" + digest.encode(), headers.get(b"x-slack-signature", b""))
+
+
 def work_floor() -> App:
-    """Verify, ack, then one Breeze GET and one reply POST over shared keep-alive clients."""
+    """Verify, ack, then one Breeze GET and one reply POST, over shared keep-alive clients."""
     secret = os.environ["SLACK_SIGNING_SECRET"].encode()
-    breeze_url = os.environ["BREEZE_BASE_URL"].rstrip("/") + "/v1/balance"
-    headers = {"xi-api-key": os.environ["BREEZE_API_KEY"]}
-    state: dict[str, httpx.AsyncClient] = {}
+    breeze = httpx.AsyncClient(
+        base_url=os.environ["BREEZE_BASE_URL"].rstrip("/"),
+        headers={"xi-api-key": os.environ["BREEZE_API_KEY"]},
+        timeout=10,
+        limits=POOL,
+    )
+    slack = httpx.AsyncClient(timeout=10, limits=POOL)
     tasks: set[asyncio.Task[None]] = set()
 
-    async def answer(response_url: str) -> None:
-        client = state["http"]
-        balance = (await client.get(breeze_url, headers=headers)).json()["balance"]
-        await client.post(response_url, json={"response_type": "ephemeral", "text": f"Balance: {balance}"})
+    async def answer(body: bytes) -> None:
+        response_url = parse_qs(body.decode())["response_url"][0]
+        balance = (await breeze.get("/v1/balance")).json()["balance"]
+        await slack.post(response_url, json={"response_type": "ephemeral", "text": f"Balance: {balance}"})
+
+    async def stop() -> None:
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await breeze.aclose()
+        await slack.aclose()
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            state["http"] = httpx.AsyncClient(
-                timeout=10, limits=httpx.Limits(max_connections=400, max_keepalive_connections=400)
-            )
-            await _lifespan(receive, send)
-            await state["http"].aclose()
+            await _lifespan(receive, send, stop)
             return
         body = await _body(receive)
-        sent = dict(scope["headers"])
-        timestamp = sent.get(b"x-slack-request-timestamp", b"0")
-        expected = (
-            b"v0=" + hmac.new(secret, b"v0:" + timestamp + b":" + body, hashlib.sha256).hexdigest().encode()
-        )
-        fresh = abs(time.time() - int(timestamp or b"0")) < 300
-        if not fresh or not hmac.compare_digest(expected, sent.get(b"x-slack-signature", b"")):
-            await send({"type": "http.response.start", "status": 401, "headers": []})
-            await send(EMPTY_BODY)
+        if not _signed(secret, dict(scope["headers"]), body):
+            await send(_start(401))
+            await send(_EMPTY_BODY)
             return
-        await send(EMPTY_200)
-        await send(EMPTY_BODY)
-        response_url = dict(parse_qsl(body.decode()))["response_url"]
-        task = asyncio.create_task(answer(response_url))
+        await send(_start(200))
+        await send(_EMPTY_BODY)
+        task = asyncio.create_task(answer(body))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 

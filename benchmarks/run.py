@@ -1,10 +1,10 @@
-"""`make bench`: the real server against two raw-ASGI floors, all on loopback.
+"""`make bench`: the server as the Procfile runs it, against two raw-ASGI floors, on loopback.
 
-One process (this one) holds the load generator and the fakes: Breeze with a chosen
-latency, the Slack Web API, and the `response_url` catcher, so that send and arrival times
-share one clock. The server under test runs as the Procfile's `web:` line; the floors run
-under uvicorn with the same flags. Servers are pinned to core 0 and this process to core 1
-when the machine has two or more.
+This process holds the load generator and the fakes (Breeze with a chosen latency, the Slack
+Web API, the `response_url` catcher), pinned away from the core the servers get. For every
+target it starts one server, warms it up, then runs each scenario: a closed loop of signed
+slash commands at a concurrency, with Breeze answering after a latency. Each scenario uses
+workspaces of its own, so a cache starts cold. See benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -12,539 +12,409 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
-import hmac
+import itertools
 import os
-import platform
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlencode
 
 import aiohttp
-from aiohttp import web
 
-ROOT = Path(__file__).resolve().parent.parent
-SECRET = "bench-signing-secret-0123456789abcdef"
-API_KEY = "brz_live_BenchmarkKey_0000"
-BOT_TOKEN = "xoxb-0000-0000-benchmarktoken"
-ENCRYPTION_KEY = "vTG5F6bfB0uC0jQa3mV4p0nJm3yUe4o4bL9dQp0VQ1o="
-TICKS = os.sysconf("SC_CLK_TCK")
-TWO_CORES = (os.cpu_count() or 1) >= 2
+from benchmarks import report, servers
+from benchmarks.fakes import Fakes
+from benchmarks.load import RAMP_SECONDS_PER_WORKER, closed_loop
+from benchmarks.report import ACK_FLOOR, WORK_FLOOR, Row
+from benchmarks.servers import CpuSnapshot, Pinning, Server
 
-
-# --- fakes -------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Fakes:
-    """Breeze, the Slack Web API and the response_url catcher, in this process."""
-
-    latency: float = 0.0
-    breeze_calls: int = 0
-    arrivals: dict[str, float] = field(default_factory=dict)
-    waiting: dict[str, asyncio.Future[float]] = field(default_factory=dict)
-
-    async def balance(self, request: web.Request) -> web.Response:
-        self.breeze_calls += 1
-        if self.latency:
-            await asyncio.sleep(self.latency)
-        body = {
-            "balance": 1234.5,
-            "topups": [{"amount": 500, "status": "succeeded", "created_at": "2026-11-01T09:30:00Z"}],
-        }
-        return web.json_response(body, headers={"x-breeze-api-key-id": "key_bench"})
-
-    async def auth_test(self, request: web.Request) -> web.Response:
-        return web.json_response(
-            {"ok": True, "team_id": "T0000", "team": "Bench", "user_id": "UBOT", "bot_id": "BBOT"}
-        )
-
-    async def hook(self, request: web.Request) -> web.Response:
-        await request.read()
-        now = time.perf_counter()
-        name = request.match_info["name"]
-        self.arrivals[name] = now
-        waiter = self.waiting.pop(name, None)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(now)
-        return web.Response(text="ok")
-
-    async def start(self) -> tuple[web.AppRunner, int]:
-        app = web.Application()
-        app.router.add_get("/v1/balance", self.balance)
-        app.router.add_post("/api/auth.test", self.auth_test)
-        app.router.add_post("/hook/{name}", self.hook)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port, backlog=2048).start()
-        return runner, port
-
-
-# --- servers -----------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def procfile(kind: str) -> str:
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.startswith(f"{kind}:"):
-            return line.split(":", 1)[1].strip()
-    raise SystemExit(f"no {kind}: line in the Procfile")
-
-
-def pinned(command: list[str], core: int) -> list[str]:
-    return ["taskset", "-c", str(core), *command] if TWO_CORES and shutil.which("taskset") else command
-
-
-@dataclass
-class Server:
-    """A server process (and its children) on a loopback port."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    port: int
-
-    def tree(self) -> list[int]:
-        """The process and all its descendants."""
-        children: dict[int, list[int]] = {}
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                with contextlib.suppress(OSError, IndexError, ValueError):
-                    parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                    children.setdefault(parent, []).append(int(entry.name))
-        found, todo = [], [self.process.pid]
-        while todo:
-            pid = todo.pop()
-            found.append(pid)
-            todo.extend(children.get(pid, []))
-        return found
-
-    def cpu_seconds(self) -> float:
-        total = 0
-        for pid in self.tree():
-            with contextlib.suppress(OSError):
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += int(fields[11]) + int(fields[12])  # utime, stime
-        return total / TICKS
-
-    def rss_mb(self) -> float:
-        total = 0
-        for pid in self.tree():
-            with contextlib.suppress(OSError):
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-        return total / 1024
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(40)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(5)
-
-
-def start(name: str, command: str, env: dict[str, str], cwd: Path, port: int) -> Server:
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    process = subprocess.Popen(
-        pinned(["bash", "-c", f"exec {command}"], 0),
-        env={**env, "PATH": path, "PORT": str(port)},
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    return Server(name, process, port)
-
-
-def uvicorn_command(factory: str) -> str:
-    """The floors run with the flags `python -m bot serve` gives uvicorn."""
-    return (
-        f"python -m uvicorn --factory {factory} --host 127.0.0.1 --port $PORT --http httptools "
-        "--loop uvloop --no-access-log --lifespan on --log-level warning"
-    )
-
-
-# --- load --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Result:
-    acks: list[float]
-    e2e: list[float]
-    seconds: float
-    cpu_ms: float
-    breeze_calls: int
-    rss_mb: float
-    errors: int
-
-    @property
-    def per_second(self) -> float:
-        return len(self.e2e) / self.seconds if self.seconds else 0.0
-
-
-def percentile(values: list[float], share: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
-def signed(body: str) -> dict[str, str]:
-    timestamp = str(int(time.time()))
-    digest = hmac.new(SECRET.encode(), f"v0:{timestamp}:{body}".encode(), hashlib.sha256).hexdigest()
-    return {
-        "content-type": "application/x-www-form-urlencoded",
-        "x-slack-request-timestamp": timestamp,
-        "x-slack-signature": f"v0={digest}",
-    }
-
-
-_sequence = iter(range(10**9))
-
-
-async def load(
-    session: aiohttp.ClientSession,
-    server: Server,
-    fakes: Fakes,
-    hooks_port: int,
-    *,
-    commands: int,
-    concurrency: int,
-    workspaces: int,
-    wait_replies: bool,
-) -> Result:
-    """Closed loop: `concurrency` commands in flight until `commands` were sent."""
-    url = f"http://127.0.0.1:{server.port}/slack/events"
-    acks: list[float] = []
-    e2e: list[float] = []
-    errors = 0
-    queue = iter(range(commands))
-    loop = asyncio.get_running_loop()
-    last_arrival = 0.0
-
-    async def worker() -> None:
-        nonlocal errors, last_arrival
-        for n in queue:
-            name = f"r{next(_sequence)}"
-            body = urlencode(
-                {
-                    "team_id": f"T{n % workspaces:04d}",
-                    "user_id": f"U{n % 97:04d}",
-                    "command": "/breeze-balance",
-                    "text": "",
-                    "response_url": f"http://127.0.0.1:{hooks_port}/hook/{name}",
-                    "trigger_id": "1.2.3",
-                }
-            )
-            arrival: asyncio.Future[float] = loop.create_future()
-            if wait_replies:
-                fakes.waiting[name] = arrival
-            sent = time.perf_counter()
-            try:
-                async with session.post(url, data=body, headers=signed(body)) as response:
-                    await response.read()
-                    ok = response.status == 200
-            except aiohttp.ClientError:
-                ok = False
-            acked = time.perf_counter()
-            if not ok:
-                errors += 1
-                fakes.waiting.pop(name, None)
-                continue
-            acks.append((acked - sent) * 1000)
-            if not wait_replies:
-                continue
-            try:
-                arrived = await asyncio.wait_for(arrival, 30)
-            except TimeoutError:
-                errors += 1
-                continue
-            e2e.append((arrived - sent) * 1000)
-            last_arrival = max(last_arrival, arrived)
-
-    calls_before, cpu_before = fakes.breeze_calls, server.cpu_seconds()
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    finished = last_arrival if wait_replies else time.perf_counter()
-    await asyncio.sleep(0.05)
-    return Result(
-        acks=acks,
-        e2e=e2e,
-        seconds=max(finished - started, 1e-9),
-        cpu_ms=(server.cpu_seconds() - cpu_before) * 1000 / max(commands, 1),
-        breeze_calls=fakes.breeze_calls - calls_before,
-        rss_mb=server.rss_mb(),
-        errors=errors,
-    )
-
-
-async def wait_healthy(session: aiohttp.ClientSession, server: Server, path: str = "/healthz") -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise SystemExit(f"{server.name} exited while starting")
-        with contextlib.suppress(aiohttp.ClientError):
-            async with session.get(f"http://127.0.0.1:{server.port}{path}") as response:
-                if response.status < 500:
-                    return
-        await asyncio.sleep(0.1)
-    raise SystemExit(f"{server.name} did not start")
-
-
-# --- the run -----------------------------------------------------------------------------------------
+# Loopback-only credentials; nothing here ever reaches Slack or Breeze.
+SIGNING_SECRET = "bench0signing0secret0123456789abcdef"
+BOT_TOKEN = "xoxb-0000000000-0000000000000-benchmarkbenchmarkbench"
+API_KEY = "brz_live_BenchmarkKey_0000000000"
+RESULTS = Path(__file__).resolve().parent / "results.md"
+READY_TIMEOUT_SECONDS = 60.0
+BURST_TARGET_CALLS = 2
+RSS_GROWTH_TOLERANCE = 0.02  # growth under 2 % (or 2 MB) counts as flat
+NOISY_CORES = 0.15  # other processes busier than this during a scenario make the figures noisy
 
 
 @dataclass(frozen=True)
 class Plan:
-    concurrencies: tuple[int, ...]
-    latencies_ms: tuple[int, ...]
-    commands: dict[tuple[int, int], int]
-    workspaces: int
-    burst: int
-    soak: int
+    """How many commands each scenario sends."""
+
+    commands: Mapping[tuple[int, int], int]  # (concurrency, Breeze latency ms) -> commands
+    workspaces: int = 20
+    warmup: int = 300
+    burst: int = 1000
+    burst_concurrency: int = 200
+    soak: int = 10_000
+    soak_checkpoint: int = 2000
+    soak_concurrency: int = 200
+
+    @property
+    def concurrencies(self) -> list[int]:
+        return sorted({c for c, _ in self.commands})
+
+    @property
+    def latencies(self) -> list[int]:
+        return sorted({ms for _, ms in self.commands})
 
 
 FULL = Plan(
-    concurrencies=(1, 50, 200),
-    latencies_ms=(0, 300),
-    commands={(1, 0): 300, (1, 300): 30, (50, 0): 2000, (50, 300): 800, (200, 0): 3000, (200, 300): 1500},
-    workspaces=20,
-    burst=1000,
-    soak=10_000,
+    commands={(1, 0): 200, (1, 300): 30, (50, 0): 2000, (50, 300): 1500, (200, 0): 2000, (200, 300): 2000}
 )
 QUICK = Plan(
-    concurrencies=(1, 50, 200),
-    latencies_ms=(0, 300),
-    commands={(1, 0): 100, (1, 300): 10, (50, 0): 500, (50, 300): 400, (200, 0): 800, (200, 300): 800},
-    workspaces=20,
-    burst=1000,
-    soak=2_000,
+    commands={(1, 0): 100, (1, 300): 10, (50, 0): 500, (50, 300): 500, (200, 0): 800, (200, 300): 800},
+    warmup=200,
+    soak=3000,
+    soak_checkpoint=1000,
 )
 
 
-def app_env(breeze_port: int, cache_seconds: float, workdir: Path) -> dict[str, str]:
-    return {
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "LANG": os.environ.get("LANG", "C.UTF-8"),
-        "HOST": "127.0.0.1",
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "BREEZE_API_KEY": API_KEY,
-        "BREEZE_BASE_URL": f"http://127.0.0.1:{breeze_port}",
-        "SLACK_API_URL": f"http://127.0.0.1:{breeze_port}/api/",
-        "DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
-        "BREEZE_ENCRYPTION_KEYS": ENCRYPTION_KEY,
-        "BREEZE_CACHE_SECONDS": str(cache_seconds),
-        "LOG_LEVEL": "WARNING",
-        "WEB_CONCURRENCY": "1",
-    }
+@dataclass(frozen=True)
+class Target:
+    name: str
+    command: str
+    settings: Mapping[str, str]
+    replies: bool = True
 
 
-@contextlib.contextmanager
-def running(name: str, command: str, env: dict[str, str], workdir: Path) -> Iterator[Server]:
-    server = start(name, command, env, workdir, free_port())
+class Bench:
+    """One run: the fakes, a client session, a scratch directory, and the rows measured so far."""
+
+    def __init__(self, plan: Plan, pinning: Pinning, fakes: Fakes, session: aiohttp.ClientSession, tmp: Path):
+        self.plan = plan
+        self.pinning = pinning
+        self.fakes = fakes
+        self.session = session
+        self.tmp = tmp
+        self.encryption_key = ""
+        self.rows: list[Row] = []
+        self.notes: list[str] = []
+        self._workspace_sets = itertools.count(1)
+
+    def teams(self, count: int) -> list[str]:
+        """Workspace ids never used before in this run, so that every cache starts cold."""
+        group = next(self._workspace_sets)
+        return [f"T{group:03d}W{n:03d}" for n in range(count)]
+
+    def settings(self, cache_seconds: int) -> dict[str, str]:
+        return {
+            "HOST": "127.0.0.1",
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "BREEZE_API_KEY": API_KEY,
+            "BREEZE_BASE_URL": self.fakes.breeze_url,
+            "SLACK_API_URL": self.fakes.slack_api_url,
+            "DATABASE_URL": f"sqlite:///{self.tmp / 'bench.db'}",
+            "BREEZE_ENCRYPTION_KEYS": self.encryption_key,
+            "BREEZE_CACHE_SECONDS": str(cache_seconds),
+            "LOG_LEVEL": "WARNING",
+            "WEB_CONCURRENCY": "1",
+        }
+
+    def prepare(self) -> None:
+        """A fresh encryption key and database, migrated by the Procfile's `release:` line."""
+        done = subprocess.run(
+            ["bash", "-c", "python -m bot new-encryption-key"],
+            env=servers.shell_env({}),
+            cwd=self.tmp,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        self.encryption_key = done.stdout.strip()
+        servers.run_release(servers.shell_env(self.settings(10)), self.tmp)
+
+    def targets(self) -> list[Target]:
+        web = servers.procfile("web")
+        return [
+            Target(ACK_FLOOR, servers.uvicorn_command("benchmarks.references:ack_floor"), {}, replies=False),
+            Target(WORK_FLOOR, servers.uvicorn_command("benchmarks.references:work_floor"), self.settings(0)),
+            Target("app, cache on", web, self.settings(10)),
+            Target("app, cache off", web, self.settings(0)),
+        ]
+
+    # --- running servers -----------------------------------------------------------------------
+
+    async def ready(self, server: Server) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if server.exited():
+                raise SystemExit(
+                    f"{server.name} exited while starting:\n" + "\n".join(server.log_lines()[-20:])
+                )
+            with contextlib.suppress(aiohttp.ClientError):
+                async with self.session.get(server.url + "/healthz") as response:
+                    if response.status < 500:
+                        return
+            await asyncio.sleep(0.1)
+        raise SystemExit(f"{server.name} did not become ready in {READY_TIMEOUT_SECONDS:.0f} s")
+
+    async def scenario(
+        self,
+        server: Server,
+        *,
+        latency_ms: int,
+        concurrency: int,
+        commands: int,
+        teams: Sequence[str],
+        replies: bool = True,
+        ramp_per_worker: float = RAMP_SECONDS_PER_WORKER,
+        label: str | None = None,
+    ) -> Row:
+        """Run one closed loop against `server`; the row is named `label` (else after the server)."""
+        self.fakes.latency = latency_ms / 1000
+        self.fakes.reset_counts()
+        before = CpuSnapshot.take(server)
+        timings = await closed_loop(
+            self.session,
+            server.url,
+            self.fakes,
+            SIGNING_SECRET,
+            commands=commands,
+            concurrency=concurrency,
+            teams=teams,
+            wait_replies=replies,
+            ramp_per_worker=ramp_per_worker,
+        )
+        await asyncio.sleep(0.2)  # the server logs and tidies up after the last reply
+        if server.exited():
+            raise SystemExit(f"{server.name} exited:\n" + "\n".join(server.log_lines()[-20:]))
+        after = CpuSnapshot.take(server)
+        server_cores, load_cores, other_cores = after.shares_since(before)
+        return Row(
+            target=label or server.name,
+            latency_ms=latency_ms,
+            concurrency=concurrency,
+            timings=timings,
+            cpu_ms_per_command=(after.server - before.server) * 1000 / commands,
+            counts=self.fakes.reset_counts(),
+            rss_mb=server.rss_mb(),
+            server_cores=server_cores,
+            load_cores=load_cores,
+            other_cores=other_cores,
+        )
+
+    async def warm_up(self, server: Server, replies: bool) -> None:
+        await self.scenario(
+            server,
+            latency_ms=0,
+            concurrency=20,
+            commands=self.plan.warmup,
+            teams=self.teams(self.plan.workspaces),
+            replies=replies,
+        )
+
+    # --- the run -------------------------------------------------------------------------------
+
+    async def target(self, target: Target) -> None:
+        with servers.running(
+            target.name, target.command, servers.shell_env(target.settings), self.tmp, self.pinning
+        ) as server:
+            await self.ready(server)
+            await self.warm_up(server, target.replies)
+            for latency in self.plan.latencies if target.replies else [0]:
+                for concurrency in self.plan.concurrencies:
+                    row = await self.scenario(
+                        server,
+                        latency_ms=latency,
+                        concurrency=concurrency,
+                        commands=self.plan.commands[(concurrency, latency)],
+                        teams=self.teams(self.plan.workspaces),
+                        replies=target.replies,
+                    )
+                    self.rows.append(row)
+                    progress(row.progress())
+            if target.name == "app, cache on":
+                await self.burst(server)
+            self.note_log(server)
+
+    async def burst(self, server: Server) -> None:
+        """Many commands from one workspace at once: the app should call Breeze once or twice."""
+        row = await self.scenario(
+            server,
+            latency_ms=300,
+            concurrency=self.plan.burst_concurrency,
+            commands=self.plan.burst,
+            teams=self.teams(1),
+            ramp_per_worker=0,  # all at once
+            label="burst",
+        )
+        progress(row.progress())
+        calls = row.counts.breeze_total
+        verdict = "meets" if calls <= BURST_TARGET_CALLS else "**misses**"
+        self.notes.append(
+            f"- **Burst**: {self.plan.burst:,} commands from one workspace at concurrency "
+            f"{self.plan.burst_concurrency}, Breeze 300 ms, cache on: **{calls} Breeze call(s)** "
+            f"({verdict} the target of at most {BURST_TARGET_CALLS}); the first {self.plan.burst_concurrency} "
+            f"sent at once, ack p99 {row.ack(0.99):.0f} ms; e2e p50 {row.e2e(0.5):.0f} ms, "
+            f"p99 {row.e2e(0.99):.0f} ms; {len(row.timings.e2e):,} replies, {row.timings.failures} failed."
+        )
+
+    async def soak(self) -> None:
+        """RSS of a fresh app after the first commands and after all of them: does memory grow?"""
+        plan = self.plan
+        settings = servers.shell_env(self.settings(10))
+        with servers.running("soak", servers.procfile("web"), settings, self.tmp, self.pinning) as server:
+            await self.ready(server)
+            teams = self.teams(plan.workspaces)
+            started = server.rss_mb()
+            rows = []
+            for commands in (plan.soak_checkpoint, plan.soak - plan.soak_checkpoint):
+                row = await self.scenario(
+                    server,
+                    latency_ms=0,
+                    concurrency=plan.soak_concurrency,
+                    commands=commands,
+                    teams=teams,
+                    label="soak",
+                )
+                progress(row.progress())
+                rows.append(row)
+            self.note_log(server)
+        early, late = rows[0].rss_mb, rows[1].rss_mb
+        grew = late - early > max(2.0, early * RSS_GROWTH_TOLERANCE)
+        verdict = "**it grew**" if grew else "flat"
+        failed = sum(r.timings.failures for r in rows)
+        self.notes.append(
+            f"- **RSS after {plan.soak:,} commands** (fresh app, concurrency {plan.soak_concurrency}, "
+            f"Breeze 0 ms, cache on, {plan.workspaces} workspaces): **{late:.1f} MB**, against "
+            f"{early:.1f} MB after the first {plan.soak_checkpoint:,} ({late - early:+.1f} MB: {verdict}); "
+            f"{started:.1f} MB at start; {failed} failed."
+        )
+
+    def note_log(self, server: Server) -> None:
+        lines = [line for line in server.log_lines() if line.strip()]
+        if lines:
+            self.notes.append(
+                f"- {server.name} logged {len(lines)} line(s) at WARNING or above, first: `{lines[0][:200]}`"
+            )
+
+    def closing_notes(self) -> None:
+        """What helps read the table: the load generator's ceiling, the run's conditions, failures."""
+        acks = [r for r in self.rows if r.target == ACK_FLOOR]
+        if acks:
+            fastest = max(r.timings.acks_per_second for r in acks)
+            self.notes.append(
+                f"- The ack floor took up to {fastest:,.0f} commands/s: about the most this load generator "
+                "sends from its core, a ceiling for every figure above."
+            )
+        if self.rows:
+            busiest = max(self.rows, key=lambda r: r.load_cores)
+            noisiest = max(self.rows, key=lambda r: r.other_cores)
+            self.notes.append(
+                f"- Conditions: the load generator and fakes kept at most {busiest.load_cores:.0%} of a core "
+                f"busy ({busiest.target}, Breeze {busiest.latency_ms} ms, c={busiest.concurrency}); other "
+                f"processes on the machine at most {noisiest.other_cores:.0%} of a core "
+                f"({noisiest.target}, Breeze {noisiest.latency_ms} ms, c={noisiest.concurrency})."
+                + (
+                    " **Measured on a busy machine: expect noise.**"
+                    if noisiest.other_cores > NOISY_CORES
+                    else ""
+                )
+            )
+        wrong_keys = sum(n for r in self.rows for key, n in r.counts.breeze_calls.items() if key != API_KEY)
+        if wrong_keys:
+            self.notes.append(
+                f"- **{wrong_keys} Breeze call(s) came with another API key than the configured one.**"
+            )
+        slack_calls = sum(sum(r.counts.slack_calls.values()) for r in self.rows)
+        if slack_calls:
+            self.notes.append(
+                f"- The servers called the Slack Web API {slack_calls} time(s) while answering commands."
+            )
+        for row in self.rows:
+            t = row.timings
+            if t.failures:
+                errors = ", ".join(f"{count} {kind}" for kind, count in t.ack_errors.items())
+                self.notes.append(
+                    f"- **{row.target}, Breeze {row.latency_ms} ms, c={row.concurrency}**: {t.failed_acks} not "
+                    f"acknowledged{f' ({errors})' if errors else ''}, {t.lost_replies} replies lost, "
+                    f"{t.wrong_replies} replies without the balance."
+                )
+
+
+def progress(line: str) -> None:
+    print(f"  {line}", file=sys.stderr, flush=True)
+
+
+async def measure(plan: Plan, pinning: Pinning) -> tuple[list[Row], list[str]]:
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    fakes = Fakes(API_KEY)
+    await fakes.start()
+    # Idle connections are dropped well before uvicorn's 5 s keep-alive timeout, so no command
+    # is sent on a connection the server is closing.
+    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=2)
     try:
-        yield server
-    finally:
-        server.stop()
-
-
-async def measure(plan: Plan) -> list[str]:
-    fakes = Fakes()
-    runner, port = await fakes.start()
-    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, force_close=False)
-    lines: list[str] = []
-    rows: dict[tuple[str, int, int], Result] = {}
-    extra: list[str] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
         async with aiohttp.ClientSession(
             connector=connector, timeout=aiohttp.ClientTimeout(total=60)
         ) as session:
-            env = app_env(port, 10, workdir)
-            subprocess.run(
-                ["bash", "-c", procfile("release")],
-                env={**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"},
-                cwd=workdir,
-                check=True,
-                capture_output=True,
-            )
-            targets = [
-                ("app, cache on", procfile("web"), app_env(port, 10, workdir)),
-                ("app, cache off", procfile("web"), app_env(port, 0, workdir)),
-                (
-                    "work floor",
-                    uvicorn_command("benchmarks.references:work_floor"),
-                    app_env(port, 0, workdir),
-                ),
-                ("ack floor", uvicorn_command("benchmarks.references:ack_floor"), app_env(port, 0, workdir)),
-            ]
-            for name, command, target_env in targets:
-                target_env["PYTHONPATH"] = str(ROOT)
-                with running(name, command, target_env, workdir) as server:
-                    await wait_healthy(session, server)
-                    wait = name != "ack floor"
-                    fakes.latency = 0
-                    await load(
-                        session,
-                        server,
-                        fakes,
-                        port,
-                        commands=200,
-                        concurrency=20,
-                        workspaces=plan.workspaces,
-                        wait_replies=wait,
-                    )
-                    for latency in plan.latencies_ms:
-                        if name == "ack floor" and latency:
-                            continue
-                        fakes.latency = latency / 1000
-                        for concurrency in plan.concurrencies:
-                            count = plan.commands[(concurrency, latency)]
-                            result = await load(
-                                session,
-                                server,
-                                fakes,
-                                port,
-                                commands=count,
-                                concurrency=concurrency,
-                                workspaces=plan.workspaces,
-                                wait_replies=wait,
-                            )
-                            rows[(name, latency, concurrency)] = result
-                            print(
-                                f"  {name:15} Breeze {latency:3} ms  c={concurrency:3}  {summary(result)}",
-                                file=sys.stderr,
-                            )
-                    if name == "app, cache on":
-                        extra += await burst_and_soak(session, server, fakes, port, plan)
-    await runner.cleanup()
-    lines += table(rows, plan)
-    lines += ["", *extra]
-    return lines
+            with tempfile.TemporaryDirectory(prefix="breeze-bench-") as tmp:
+                bench = Bench(plan, pinning, fakes, session, Path(tmp))
+                bench.prepare()
+                for target in bench.targets():
+                    await bench.target(target)
+                await bench.soak()
+                bench.closing_notes()
+                return bench.rows, bench.notes
+    finally:
+        await fakes.stop()
 
 
-async def burst_and_soak(
-    session: aiohttp.ClientSession, server: Server, fakes: Fakes, port: int, plan: Plan
-) -> list[str]:
-    fakes.latency = 0.3
-    await asyncio.sleep(11)  # let the cache from the runs before expire
-    burst = await load(
-        session, server, fakes, port, commands=plan.burst, concurrency=200, workspaces=1, wait_replies=True
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    fakes.latency = 0
-    first = await load(
-        session,
-        server,
-        fakes,
-        port,
-        commands=2000,
-        concurrency=200,
-        workspaces=plan.workspaces,
-        wait_replies=True,
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer commands per scenario (about two minutes)"
     )
-    rest = await load(
-        session,
-        server,
-        fakes,
-        port,
-        commands=max(plan.soak - 2000, 0),
-        concurrency=200,
-        workspaces=plan.workspaces,
-        wait_replies=True,
-    )
-    return [
-        f"- Burst: {plan.burst:,} commands from one workspace at concurrency 200, Breeze 300 ms, cache on: "
-        f"**{burst.breeze_calls} Breeze call(s)**, all {len(burst.e2e):,} answered, {burst.errors} errors.",
-        f"- Memory: server RSS {first.rss_mb:.0f} MB after 2,000 more commands, "
-        f"{rest.rss_mb:.0f} MB after {plan.soak:,} ({rest.rss_mb - first.rss_mb:+.1f} MB).",
-    ]
-
-
-def summary(result: Result) -> str:
-    e2e = f"e2e p50 {percentile(result.e2e, 0.5):7.1f}" if result.e2e else "e2e      -"
-    return (
-        f"ack p50 {percentile(result.acks, 0.5):6.2f} p99 {percentile(result.acks, 0.99):6.2f} ms  {e2e} ms  "
-        f"{result.per_second:7.0f}/s  cpu {result.cpu_ms:5.2f} ms/cmd  breeze {result.breeze_calls}  "
-        f"rss {result.rss_mb:4.0f} MB  errors {result.errors}"
-    )
-
-
-def table(rows: dict[tuple[str, int, int], Result], plan: Plan) -> list[str]:
-    header = (
-        "| target | Breeze | conc. | ack p50 | ack p99 | e2e p50 | e2e p99 | replies/s | CPU/cmd | Breeze calls | RSS "
-        "| ack p99 ÷ floor | CPU ÷ floor | replies/s ÷ floor |"
-    )
-    lines = [header, "|" + "---|" * 14]
-    for (name, latency, concurrency), result in rows.items():
-        floor = rows.get(("work floor", latency, concurrency))
-        ratios = ["", "", ""]
-        if floor is not None and name.startswith("app"):
-            ratios = [
-                f"{percentile(result.acks, 0.99) / percentile(floor.acks, 0.99):.2f}x",
-                f"{result.cpu_ms / floor.cpu_ms:.2f}x" if floor.cpu_ms else "",
-                f"{result.per_second / floor.per_second:.2f}x" if floor.per_second else "",
-            ]
-        e2e = [f"{percentile(result.e2e, q):.1f} ms" if result.e2e else "–" for q in (0.5, 0.99)]
-        rate = f"{result.per_second:,.0f}" if result.e2e else "–"
-        lines.append(
-            f"| {name} | {latency} ms | {concurrency} | {percentile(result.acks, 0.5):.2f} ms | "
-            f"{percentile(result.acks, 0.99):.2f} ms | {e2e[0]} | {e2e[1]} | {rate} | {result.cpu_ms:.2f} ms | "
-            f"{result.breeze_calls} | {result.rss_mb:.0f} MB | {' | '.join(ratios)} |"
-        )
-    return lines
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    pinning = "server on core 0, load and fakes on core 1" if TWO_CORES else "one core shared"
-    return (
-        f"{model}, {os.cpu_count()} cores ({pinning}), Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}"
-    )
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="fewer commands per scenario (about 2 minutes)")
-    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results.md")
-    args = parser.parse_args()
-    if TWO_CORES and shutil.which("taskset"):
-        os.sched_setaffinity(0, {1})
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the markdown report")
+    args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
+    pinning = Pinning.for_this_machine()
+    os.sched_setaffinity(0, pinning.load_cores)
     started = time.monotonic()
-    lines = asyncio.run(measure(plan))
+    try:
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            rows, notes = runner.run(measure(plan, pinning))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("interrupted; servers stopped", file=sys.stderr)
+        return 130
+    finally:
+        servers.stop_all()
     took = time.monotonic() - started
-    report = [
-        f"Measured on {machine()}; took {took:.0f} s{' (--quick)' if args.quick else ''}.",
-        "",
-        *lines,
-    ]
-    text = "\n".join(report) + "\n"
+    text = "\n".join(
+        [
+            "# Benchmark results",
+            "",
+            f"Measured on {report.machine(pinning)}; took {took:.0f} s{' (--quick)' if args.quick else ''}.",
+            "",
+            *report.table(rows),
+            "",
+            *notes,
+            "",
+        ]
+    )
     print(text)
     args.output.write_text(text)
+    return 0
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop, as the servers use, so the load generator is as fast as it can be."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
