@@ -144,11 +144,6 @@ class Installations:
         self._rotating: dict[tuple[str | None, str | None], asyncio.Lock] = {}
         self._background: set[asyncio.Task[Any]] = set()
 
-    @property
-    def store(self) -> AsyncInstallationStore:
-        """The (encrypting) installation store."""
-        return self._store
-
     @staticmethod
     def _key(workspace: Workspace) -> tuple[str | None, str | None]:
         if workspace.is_enterprise_install or workspace.team_id is None:
