@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import time
+from decimal import Decimal
+from typing import Literal
 
-from bot.slack.ids import Subcommand
+from bot.slack.ids import COMMAND, Subcommand
+from bot.slack.text import outside
 
 _ALIASES: dict[str, Subcommand] = {
     "": Subcommand.BALANCE,
@@ -22,7 +27,69 @@ _ALIASES: dict[str, Subcommand] = {
     "removekey": Subcommand.REMOVE_KEY,
     "remove_key": Subcommand.REMOVE_KEY,
     "status": Subcommand.STATUS,
+    "alert": Subcommand.ALERT,
+    "notify": Subcommand.NOTIFY,
+    "digest": Subcommand.DIGEST,
 }
+
+# mrkdwn: `<` and `>` are escaped so Slack shows them instead of reading a link.
+USAGE: dict[Subcommand, str] = {
+    Subcommand.ALERT: f"`{COMMAND} alert &lt;credits&gt; [#channel]`, `{COMMAND} alert off`",
+    Subcommand.NOTIFY: f"`{COMMAND} notify topups on [#channel]`, `{COMMAND} notify topups off`",
+    Subcommand.DIGEST: f"`{COMMAND} digest daily|weekly [HH:MM] [#channel]`, `{COMMAND} digest off`",
+}
+
+MAX_THRESHOLD = Decimal("1000000000000000")  # 1e15 credits
+THRESHOLD_PLACES = 3  # credits are exact to the millicredit
+_ECHO_LIMIT = 40
+
+# Digits are ASCII on purpose: Decimal() would also take `١٢٣`, `1_000`, `1e5`, `NaN` and `inf`.
+_PLAIN_NUMBER = re.compile(r"(?P<whole>[0-9]+)(?:\.(?P<fraction>[0-9]+))?")
+_GROUPED_NUMBER = re.compile(r"(?P<whole>[0-9]{1,3}(?:,[0-9]{3})+)(?:\.(?P<fraction>[0-9]+))?")
+_COMMA_NUMBER = re.compile(r"[0-9][0-9,]*(?:\.[0-9]+)?")
+_NEGATIVE_NUMBER = re.compile(r"-[0-9][0-9,]*(?:\.[0-9]+)?")
+# Slack escapes channels as `<#C0123ABCD|name>`; the name may be empty or absent.
+_CHANNEL_LINK = re.compile(r"<#(?P<id>[CG][A-Z0-9]{8,10})(?:\|[^<>|]*)?>")
+_CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{8,10}")
+_DIGITS = frozenset("0123456789")
+_TIME = re.compile(r"(?P<hour>[01]?[0-9]|2[0-3]):(?P<minute>[0-5][0-9])")
+
+_ALERT_OFF = frozenset({"off", "none", "remove", "clear"})
+_TOPICS = frozenset({"topups", "top-ups", "topup"})
+_FREQUENCIES: dict[str, Literal["daily", "weekly"]] = {"daily": "daily", "weekly": "weekly"}
+
+
+@dataclass(frozen=True, slots=True)
+class AlertArgs:
+    """`alert`, `alert off`, `alert <threshold> [#channel]`."""
+
+    action: Literal["show", "set", "off"]
+    threshold: Decimal | None = None  # set only for "set"; > 0
+    channel: str | None = None  # a channel id like C0123ABCD; None = the channel the command was typed in
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyArgs:
+    """`notify` (show), `notify topups on [#channel]`, `notify topups off` (or just `notify off`)."""
+
+    action: Literal["show", "on", "off"]
+    channel: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DigestArgs:
+    """`digest` (show), `digest off`, `digest daily|weekly [HH:MM] [#channel]`.
+
+    The time and the channel may come in either order.
+    """
+
+    action: Literal["show", "set", "off"]
+    frequency: Literal["daily", "weekly"] | None = None
+    at: time | None = None  # None = the default (09:00), decided by the caller
+    channel: str | None = None
+
+
+Args = AlertArgs | NotifyArgs | DigestArgs
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +100,18 @@ class Command:
     unknown: str | None = None
     # Text after a known word, never echoed: people paste keys after `set-key`.
     ignored_text: bool = False
+    # What `alert`, `notify` and `digest` were asked to do.
+    args: Args | None = None
+    # One mrkdwn-safe line when the words after `alert`, `notify` or `digest` were not understood.
+    usage: str | None = None
+
+
+class _Usage(Exception):
+    """The words after a subcommand were not understood; `problem` says why, mrkdwn-safe."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
 
 
 def parse(text: str | None) -> Command:
@@ -42,4 +121,157 @@ def parse(text: str | None) -> Command:
     sub = _ALIASES.get(first)
     if sub is None:
         return Command(Subcommand.HELP, unknown=" ".join(words))
+    rest = words[1:]
+    try:
+        if sub is Subcommand.ALERT:
+            return Command(sub, args=_alert(rest))
+        if sub is Subcommand.NOTIFY:
+            return Command(sub, args=_notify(rest))
+        if sub is Subcommand.DIGEST:
+            return Command(sub, args=_digest(rest))
+    except _Usage as problem:
+        return Command(sub, usage=f"{problem.problem} Usage: {USAGE[sub]}")
     return Command(sub, ignored_text=len(words) > 1)
+
+
+# --- the three subcommands -----------------------------------------------------------------------
+
+
+def _alert(words: list[str]) -> AlertArgs:
+    if not words:
+        return AlertArgs("show")
+    if words[0].lower() in _ALERT_OFF:
+        _nothing_after(words[1:])
+        return AlertArgs("off")
+    threshold = _threshold(words[0])
+    return AlertArgs("set", threshold=threshold, channel=_only_channel(words[1:]))
+
+
+def _notify(words: list[str]) -> NotifyArgs:
+    if not words:
+        return NotifyArgs("show")
+    topic = words[0].lower()
+    if topic == "off":  # only top-ups can be notified about, so "off" needs no topic
+        _nothing_after(words[1:])
+        return NotifyArgs("off")
+    if topic == "on":
+        raise _Usage("Say what to be notified about: `topups`.")
+    if topic not in _TOPICS:
+        raise _Usage(f"{_quote(words[0])} is not something I can notify about: only `topups`.")
+    if len(words) < 2:
+        raise _Usage(f"Add `on` or `off` after {_quote(words[0])}.")
+    switch = words[1].lower()
+    if switch == "off":
+        _nothing_after(words[2:])
+        return NotifyArgs("off")
+    if switch == "on":
+        return NotifyArgs("on", channel=_only_channel(words[2:]))
+    raise _Usage(f"{_quote(words[1])} is not `on` or `off`.")
+
+
+def _digest(words: list[str]) -> DigestArgs:
+    if not words:
+        return DigestArgs("show")
+    first = words[0].lower()
+    if first == "off":
+        _nothing_after(words[1:])
+        return DigestArgs("off")
+    frequency = _FREQUENCIES.get(first)
+    if frequency is None:
+        raise _Usage(f"{_quote(words[0])} is not `daily`, `weekly` or `off`.")
+    at: time | None = None
+    channel: str | None = None
+    for word in words[1:]:
+        if _looks_like_channel(word):
+            if channel is not None:
+                raise _Usage("Give only one channel.")
+            channel = _channel(word)
+        elif _looks_like_time(word):
+            if at is not None:
+                raise _Usage("Give only one time.")
+            at = _time(word)
+        else:
+            raise _Usage(f"{_quote(word)} is not a time (HH:MM, like 09:00) or a channel.")
+    return DigestArgs("set", frequency=frequency, at=at, channel=channel)
+
+
+# --- the pieces ----------------------------------------------------------------------------------
+
+
+def _threshold(word: str) -> Decimal:
+    """`1,500.75` → Decimal('1500.75'): positive, at most 3 decimals and 1e15; raises `_Usage`."""
+    match = _PLAIN_NUMBER.fullmatch(word) or _GROUPED_NUMBER.fullmatch(word)
+    if match is None:
+        if _NEGATIVE_NUMBER.fullmatch(word):
+            raise _Usage(f"The threshold must be more than 0 credits, not {_quote(word)}.")
+        if _COMMA_NUMBER.fullmatch(word):
+            raise _Usage(
+                f"{_quote(word)} has a misplaced comma: commas go between groups of three digits, like 1,500."
+            )
+        raise _Usage(f"{_quote(word)} is not a number of credits.")
+    whole = match["whole"].replace(",", "").lstrip("0") or "0"
+    fraction = (match["fraction"] or "").rstrip("0")
+    if len(fraction) > THRESHOLD_PLACES:
+        raise _Usage(
+            f"{_quote(word)} has more than {THRESHOLD_PLACES} decimal places: "
+            "credits are exact to the millicredit (0.001)."
+        )
+    # Built from the digits themselves: no float, no rounding.
+    value = Decimal(f"{whole}.{fraction}" if fraction else whole)
+    if value <= 0:
+        raise _Usage(f"The threshold must be more than 0 credits, not {_quote(word)}.")
+    if value > MAX_THRESHOLD:
+        raise _Usage(f"{_quote(word)} is too large: the most is 1,000,000,000,000,000 credits.")
+    return value
+
+
+def _channel(word: str) -> str:
+    """`<#C0123ABCD|general>`, `<#C0123ABCD>` or `C0123ABCD` → `C0123ABCD`; raises `_Usage`."""
+    link = _CHANNEL_LINK.fullmatch(word)
+    if link is not None:
+        return link["id"]
+    if _CHANNEL_ID.fullmatch(word):
+        return word
+    if word.startswith("#"):
+        raise _Usage(
+            f"{_quote(word)} is plain text, not a channel link: pick the channel from Slack's "
+            "autocomplete list as you type # so it becomes a link, or paste the channel id (like C0123ABCD)."
+        )
+    raise _Usage(f"{_quote(word)} is not a channel.")
+
+
+def _time(word: str) -> time:
+    """`9:00`, `09:30`, `23:59` → a `time`; raises `_Usage`."""
+    match = _TIME.fullmatch(word)
+    if match is None:
+        raise _Usage(f"{_quote(word)} is not a time: use HH:MM on a 24-hour clock, like 09:00 or 17:30.")
+    return time(int(match["hour"]), int(match["minute"]))
+
+
+def _only_channel(words: list[str]) -> str | None:
+    """The optional last word: one channel, nothing else."""
+    if not words:
+        return None
+    if len(words) > 1 and all(_looks_like_channel(word) for word in words):
+        raise _Usage("Give only one channel.")
+    channel = _channel(words[0])
+    _nothing_after(words[1:])
+    return channel
+
+
+def _nothing_after(words: list[str]) -> None:
+    if words:
+        raise _Usage(f"{_quote(' '.join(words))} was not expected there.")
+
+
+def _looks_like_channel(word: str) -> bool:
+    return word.startswith(("<#", "#")) or _CHANNEL_ID.fullmatch(word) is not None
+
+
+def _looks_like_time(word: str) -> bool:
+    return ":" in word or word[:1] in _DIGITS
+
+
+def _quote(word: str) -> str:
+    """Text from the user, shortened and escaped, in quotes."""
+    return f"“{outside(word, _ECHO_LIMIT)}”"
