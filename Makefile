@@ -19,8 +19,8 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP) ## create .venv with the app and its tools
 
-run: $(STAMP) ## migrate the database, then start the app (reads the environment and .env)
-	$(BIN)/python -m bot serve --migrate
+run: $(STAMP) ## migrate the database, then start the app and its alert checks (reads the environment and .env)
+	$(BIN)/python -m bot serve --migrate --worker
 
 migrate: $(STAMP) ## create or upgrade the database schema
 	$(BIN)/python -m bot migrate

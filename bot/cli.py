@@ -1,4 +1,7 @@
-"""Command line: `python -m bot [serve|migrate|rotate-keys|check|balance|manifest|new-encryption-key]`."""
+"""Command line: `python -m bot serve|worker|migrate|rotate-keys|check|balance|manifest|new-encryption-key`.
+
+Each subcommand has `--help`.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +13,14 @@ import sys
 from pathlib import Path
 
 from bot import __version__, checks, db
-from bot.config import Settings, StorageSettings, load_settings, load_storage_settings
+from bot.config import HINTS, Settings, StorageSettings, load_settings, load_storage_settings
 from bot.crypto import key_file_for, load_cipher, new_key
+from bot.deps import open_deps
 from bot.errors import BotError, ConfigError, StorageError
 from bot.logs import configure_logging
 from bot.slack.blocks import error_code, wording
 from bot.store import KeyStore
+from bot.worker import run_until_signalled
 
 GRACEFUL_CONNECTION_SECONDS = 5
 MANIFEST_PLACEHOLDER = "https://breeze-balance.example.com"
@@ -40,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_balance(settings))
         if args.command == "check":
             return asyncio.run(_check(settings, online=not args.offline))
-        return _serve(settings, migrate=args.migrate)
+        if args.command == "worker":
+            return asyncio.run(_worker(settings, once=args.once))
+        return _serve(settings, migrate=args.migrate, worker=args.worker)
     except ConfigError as exc:
         doing = "start" if args.command == "serve" else f"run `{args.command}`"
         print(f"Breeze Balance cannot {doing}:\n{_indent(str(exc))}", file=sys.stderr)
@@ -56,6 +63,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--migrate", action="store_true", help="migrate the database first (as AUTO_MIGRATE=true does)"
     )
+    serve.add_argument(
+        "--worker",
+        action="store_true",
+        help="also run the alert checks in this process (as RUN_WORKER=true does; `make run` uses it)",
+    )
+    worker = sub.add_parser(
+        "worker", help="check alert rules every ALERT_INTERVAL_SECONDS and post alerts, notices and digests"
+    )
+    worker.add_argument(
+        "--once", action="store_true", help="check every watched workspace once, then exit (for schedulers)"
+    )
     sub.add_parser("migrate", help="create or upgrade the database schema (the Procfile's release phase)")
     sub.add_parser(
         "rotate-keys", help="re-encrypt every stored secret with the first BREEZE_ENCRYPTION_KEYS key"
@@ -66,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("balance", help="fetch the balance with BREEZE_API_KEY and print it")
     manifest = sub.add_parser("manifest", help="print manifest.yaml with your public URL filled in")
     manifest.add_argument("url", help="the public https:// base URL of this app")
-    parser.set_defaults(command="serve", migrate=False)
+    parser.set_defaults(command="serve", migrate=False, worker=False)
     return parser
 
 
@@ -74,7 +92,7 @@ def _indent(text: str) -> str:
     return "\n".join(f"  - {line}" for line in text.splitlines())
 
 
-def _serve(settings: Settings, *, migrate: bool) -> int:
+def _serve(settings: Settings, *, migrate: bool, worker: bool) -> int:
     import uvicorn
 
     # Checked once here, before any worker starts, so a problem is one clear message.
@@ -82,6 +100,8 @@ def _serve(settings: Settings, *, migrate: bool) -> int:
     if migrate:
         # Workers read their settings afresh; an in-memory SQLite database is theirs alone.
         os.environ["AUTO_MIGRATE"] = "true"
+    if worker:
+        os.environ["RUN_WORKER"] = "true"
     uvicorn.run(
         "bot.web:create_app",
         factory=True,
@@ -113,6 +133,36 @@ async def _prepare_database(settings: Settings, *, migrate: bool) -> None:
         raise ConfigError(f"DATABASE_URL ({database.display}): {exc}") from None
     finally:
         await engine.dispose()
+
+
+async def _worker(settings: Settings, *, once: bool) -> int:
+    if settings.slack_client_id is None and settings.slack_bot_token is None:
+        raise ConfigError(
+            f"SLACK_BOT_TOKEN is not set; the worker posts alerts, notices and digests with it; "
+            f"{HINTS['SLACK_BOT_TOKEN']}."
+        )
+    database = db.parse_database_url(settings.database_url)
+    lock = db.worker_lock(database)
+    if lock is not None and not lock.acquire():
+        print(
+            f"Another worker (pid {lock.holder()}) is already checking alerts on the SQLite database "
+            f"{database.display}. Only one worker can run on SQLite; to run several, use PostgreSQL.",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        async with open_deps(settings) as deps:
+            if not once:
+                await run_until_signalled(deps.worker)
+                return 0
+            report = await deps.worker.run_pass(everything=True)
+    finally:
+        if lock is not None:
+            lock.release()
+    print(f"Checked {report.checked} workspace(s), {report.failed} failed; {report.posted} post(s) sent.")
+    for problem in report.problems:
+        print(f"  - {problem}", file=sys.stderr)
+    return 0 if report.ok else 1
 
 
 def _migrate(storage: StorageSettings) -> int:

@@ -53,6 +53,8 @@ HINTS: dict[str, str] = {
     "BREEZE_CACHE_SECONDS": "seconds a workspace's balance is reused (0 to 3600; 0 turns the cache off)",
     "LOG_FORMAT": "text (the default) or json, one object per line",
     "AUTO_MIGRATE": "true to migrate the database when the web process starts, false (the default) not to",
+    "ALERT_INTERVAL_SECONDS": "seconds between two checks of a workspace's alert rules (1 to 86400)",
+    "RUN_WORKER": "true to run the alert checks inside the web process too (what `make run` does)",
 }
 
 MULTI_WORKSPACE = "multi-workspace"
@@ -114,6 +116,8 @@ class Settings(StorageSettings):
     slack_client_id: str | None = None
     slack_client_secret: SecretStr | None = None
     breeze_admin_user_ids: str = ""
+    alert_interval_seconds: float = Field(default=300.0, ge=1, le=86_400)
+    run_worker: bool = False
 
     @field_validator("slack_signing_secret")
     @classmethod

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import sqlalchemy
 from alembic import command
@@ -170,6 +172,55 @@ def _sqlite_engine(database: Database) -> AsyncEngine:
         cursor.close()
 
     return engine
+
+
+class WorkerLock:
+    """An exclusive lock on a file beside a SQLite database: one worker per database at a time.
+
+    SQLite has no row locks for workers to share the work with; the operating system drops the
+    lock when the process ends, however it ends.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> bool:
+        """Take the lock if it is free; False when another process holds it."""
+        if self._file is not None:
+            return True
+        handle = self.path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._file = handle
+        return True
+
+    def holder(self) -> str:
+        """The process id written by whoever holds the lock, or '?'."""
+        try:
+            return self.path.read_text(encoding="utf-8").strip() or "?"
+        except OSError:
+            return "?"
+
+    def release(self) -> None:
+        """Let another worker take over."""
+        if self._file is not None:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+def worker_lock(database: Database) -> WorkerLock | None:
+    """The lock a worker must hold on a SQLite file; None where workers share the work (PostgreSQL)."""
+    path = database.sqlite_file
+    return WorkerLock(path.with_name(path.name + ".worker.lock")) if path is not None else None
 
 
 def _alembic_config() -> Config:

@@ -26,24 +26,39 @@ from bot.services import BalanceCache, BalanceService, KeyService, RefreshLimite
 from bot.slack.admins import Admins, BotTokens
 from bot.slack.app import Authorize, build_app
 from bot.slack.auth import SingleWorkspaceAuthorizer
+from bot.slack.delivery import Deliverer
 from bot.slack.installations import CachingStore, Installations
 from bot.slack.parts import Parts
+from bot.slack.poster import ChannelPoster
 from bot.slack.replies import ReplyPoster
 from bot.store import KeyStore, installed_workspaces
 from bot.tasks import TaskTracker
+from bot.watch_store import WatchStore
+from bot.watching import Now, Outbox, WatchService, utcnow
+from bot.worker import Worker
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"breeze-balance-slack/{__version__}"
 SHUTDOWN_GRACE_SECONDS = 25.0
 # What the app asks Slack for when a workspace installs it (manifest.yaml says the same).
-BOT_SCOPES = ("commands", "users:read")
+BOT_SCOPES = (
+    "commands",
+    "users:read",
+    "chat:write",
+    "chat:write.public",
+    "im:write",
+    "channels:read",
+    "groups:read",
+)
 OAUTH_STATE_SECONDS = 600
 # How long a worker reuses a workspace's decrypted key (set-key and remove-key in the same
 # worker take effect at once; other workers see them within this time).
 KEY_CACHE_SECONDS = 10.0
 # `/breeze-balance refresh` skips the cache at most this often per user.
 REFRESH_EVERY_SECONDS = 30.0
+# A worker's check of one workspace: the Breeze deadline, plus this for the database and Slack.
+CHECK_SLACK_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +73,7 @@ class Deps:
     keys: KeyService
     tasks: TaskTracker
     bolt: AsyncApp
+    worker: Worker
     authorizer: SingleWorkspaceAuthorizer | None = None
     installations: Installations | None = None
     oauth: AsyncOAuthFlow | None = None
@@ -93,7 +109,7 @@ async def open_database(settings: Settings, stack: AsyncExitStack) -> tuple[Asyn
 
 
 @asynccontextmanager
-async def open_deps(settings: Settings) -> AsyncIterator[Deps]:
+async def open_deps(settings: Settings, now: Now = utcnow) -> AsyncIterator[Deps]:
     """Open everything; on exit, let replies in flight finish, then close connections."""
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(_http_client(settings))
@@ -125,6 +141,14 @@ async def open_deps(settings: Settings) -> AsyncIterator[Deps]:
             authorizer = SingleWorkspaceAuthorizer(slack, settings.slack_bot_token)
             tokens, authorize = authorizer, authorizer.bolt_authorize()
 
+        watch = WatchService(WatchStore(engine), balances, settings.alert_interval_seconds, now)
+        poster = ChannelPoster(slack, tokens)
+        worker = Worker(
+            watch,
+            Deliverer(Outbox(watch.store, now=watch.now), poster),
+            interval_seconds=settings.alert_interval_seconds,
+            check_timeout_seconds=settings.breeze_timeout_seconds + CHECK_SLACK_SECONDS,
+        )
         parts = Parts(
             mode=settings.mode,
             balances=balances,
@@ -135,6 +159,8 @@ async def open_deps(settings: Settings) -> AsyncIterator[Deps]:
             replies=ReplyPoster(http),
             tasks=tasks,
             environment_key=fallback is not None,
+            watch=watch,
+            poster=poster,
             installations=installations,
         )
         bolt = build_app(
@@ -145,7 +171,18 @@ async def open_deps(settings: Settings) -> AsyncIterator[Deps]:
             tasks.spawn(_warm(installations, engine, settings.slack_client_id), name="warm-installations")
         try:
             yield Deps(
-                settings, http, engine, breeze, balances, keys, tasks, bolt, authorizer, installations, oauth
+                settings,
+                http,
+                engine,
+                breeze,
+                balances,
+                keys,
+                tasks,
+                bolt,
+                worker,
+                authorizer,
+                installations,
+                oauth,
             )
         finally:
             await tasks.drain(SHUTDOWN_GRACE_SECONDS)

@@ -9,6 +9,7 @@ is the one place that turns them into words for people.
     ├── StoredKeyUnreadable         the stored key cannot be decrypted with BREEZE_ENCRYPTION_KEYS
     ├── StorageError                the database failed or is not migrated
     ├── AdminCheckFailed            Slack could not tell us whether the user is an admin
+    ├── SlackPostError              Slack refused or missed a post (`code`, `retry_after`, `fixable`)
     └── BreezeError                 anything that went wrong asking Breeze
         ├── BreezeApiError          Breeze answered with an error status
         │   ├── KeyRejected         401 / AUTH_*: the key is wrong, revoked or expired
@@ -56,6 +57,21 @@ class AdminCheckFailed(BotError):
     def __init__(self, reason: str, *, no_token: bool = False) -> None:
         super().__init__(reason)
         self.no_token = no_token
+
+
+class SlackPostError(BotError):
+    """A post to a channel or a direct message did not reach Slack.
+
+    `code` is Slack's error word (`not_in_channel`) or a transport failure's name; `retry_after`
+    is set when Slack asked us to wait (`ratelimited`); `fixable` when an admin must act
+    (invite the app, pick another channel, reinstall).
+    """
+
+    def __init__(self, code: str, *, retry_after: float | None = None, fixable: bool = False) -> None:
+        super().__init__(f"Slack did not take the post: {code}")
+        self.code = code
+        self.retry_after = retry_after
+        self.fixable = fixable
 
 
 class BreezeError(BotError):

@@ -28,7 +28,7 @@ class BalanceReader(Protocol):
 class KeyProvider(Protocol):
     """Where a workspace's Breeze key comes from."""
 
-    async def key_for(self, requester: Requester) -> SecretStr | None: ...
+    async def key_of(self, workspace: Workspace) -> SecretStr | None: ...
 
 
 class StoredKeyLike(Protocol):
@@ -76,13 +76,13 @@ class WorkspaceKeys:
         self._clock = clock
         self._cache: dict[tuple[str, str], tuple[SecretStr | None, float]] = {}
 
-    async def key_for(self, requester: Requester) -> SecretStr | None:
-        """The stored key of the requester's workspace, else the fallback (if any)."""
-        scope = requester.workspace.scope
+    async def key_of(self, workspace: Workspace) -> SecretStr | None:
+        """The stored key of the workspace, else the fallback (if any)."""
+        scope = workspace.scope
         cached = self._cache.get(scope)
         if cached is not None and self._clock() - cached[1] < self._seconds:
             return cached[0]
-        stored = await self._store.get(requester.workspace)
+        stored = await self._store.get(workspace)
         key = stored.key if stored is not None else self._fallback
         if self._seconds > 0:
             if len(self._cache) >= MAX_CACHED_WORKSPACES:
@@ -181,12 +181,22 @@ class BalanceService:
 
     async def balance_for(self, requester: Requester, *, refresh: bool = False) -> BalanceAnswer:
         """The balance of the requester's workspace; raises `NoApiKey` or a `BreezeError`."""
-        key = await self._keys.key_for(requester)
-        if key is None:
-            raise NoApiKey("no Breeze API key is configured for this workspace")
+        key = await self._key(requester.workspace)
         wait = self._refreshes.wait_for(requester) if refresh else None
         balance, age = await self._cache.get(requester.workspace, key, fresh=refresh and wait is None)
         return BalanceAnswer(balance, age, wait)
+
+    async def current(self, workspace: Workspace, *, fresh: bool) -> tuple[SecretStr, Balance]:
+        """The key and balance of a workspace; `fresh` skips the cached answer (not a call in flight)."""
+        key = await self._key(workspace)
+        balance, _ = await self._cache.get(workspace, key, fresh=fresh)
+        return key, balance
+
+    async def _key(self, workspace: Workspace) -> SecretStr:
+        key = await self._keys.key_of(workspace)
+        if key is None:
+            raise NoApiKey("no Breeze API key is configured for this workspace")
+        return key
 
 
 class KeySource(StrEnum):

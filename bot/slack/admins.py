@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -31,13 +31,27 @@ class Admins:
         self._client = client
         self._tokens = tokens
         self.listed = listed
-        self._roles: dict[tuple[Workspace, str], tuple[bool, float]] = {}
+        self._users: dict[tuple[Workspace, str], tuple[dict[str, Any], float]] = {}
 
     async def is_admin(self, workspace: Workspace, user_id: str) -> bool:
         """True for workspace admins and owners and listed users; `AdminCheckFailed` if Slack fails."""
         if user_id in self.listed:
             return True
-        cached = self._roles.get((workspace, user_id))
+        user = await self._user(workspace, user_id)
+        return any(bool(user.get(flag)) for flag in ("is_admin", "is_owner", "is_primary_owner"))
+
+    async def time_zone(self, workspace: Workspace, user_id: str) -> str | None:
+        """The user's IANA time zone from `users.info` (`tz`), or None when Slack does not say."""
+        try:
+            user = await self._user(workspace, user_id)
+        except AdminCheckFailed as exc:
+            log.info("no time zone for %s: %s", user_id, exc)
+            return None
+        tz = user.get("tz")
+        return tz if isinstance(tz, str) and tz else None
+
+    async def _user(self, workspace: Workspace, user_id: str) -> dict[str, Any]:
+        cached = self._users.get((workspace, user_id))
         if cached is not None and time.monotonic() - cached[1] < ROLE_CACHE_SECONDS:
             return cached[0]
         token = await self._tokens.bot_token(workspace)
@@ -50,6 +64,6 @@ class Admins:
         except (SlackClientError, OSError, TimeoutError) as exc:
             raise AdminCheckFailed(f"users.info failed: {type(exc).__name__}") from None
         user = response.get("user") or {}
-        admin = any(bool(user.get(flag)) for flag in ("is_admin", "is_owner", "is_primary_owner"))
-        self._roles[(workspace, user_id)] = (admin, time.monotonic())
-        return admin
+        user = user if isinstance(user, dict) else {}
+        self._users[(workspace, user_id)] = (user, time.monotonic())
+        return user

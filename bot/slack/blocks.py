@@ -73,7 +73,8 @@ def context(parts: list[str], block_id: str) -> Block:
     return {"type": "context", "block_id": block_id, "elements": elements}
 
 
-def _message(text: str, blocks: list[Block], response_type: ResponseType = "ephemeral") -> Message:
+def message(text: str, blocks: list[Block], response_type: ResponseType = "ephemeral") -> Message:
+    """A message with its fallback text and blocks cut to Slack's limits."""
     return Message(t.truncate(text, MAX_FALLBACK_TEXT), blocks[:MAX_BLOCKS], response_type)
 
 
@@ -86,21 +87,24 @@ def balance_message(
     shared_by: str | None = None,
     age_seconds: float | None = None,
     refresh_in_seconds: float | None = None,
+    trend: list[str] | None = None,
 ) -> Message:
-    """The answer to `/breeze-balance`: the balance, recent top-ups, where and when it came from."""
+    """The answer to `/breeze-balance`: the balance, recent top-ups, runway and trend, and their source."""
     amount = t.credits(balance.credits)
     blocks = [
         header("Breeze balance", BlockId.HEADER),
         section(_balance_line(balance), BlockId.BALANCE),
-        section(_topups_text(balance), BlockId.TOPUPS),
     ]
+    if trend:
+        blocks.append(section("\n".join(trend), BlockId.TREND))
+    blocks.append(section(_topups_text(balance), BlockId.TOPUPS))
     footer = _footer(balance, shared_by) + _freshness(age_seconds, refresh_in_seconds)
     if footer:
         blocks.append(context(footer, BlockId.FOOTER))
     fallback = f"Breeze balance: {amount}"
     if shared_by:
         fallback += f" (requested by <@{t.identifier(shared_by)}>)"
-    return _message(fallback, blocks, "in_channel" if shared_by else "ephemeral")
+    return message(fallback, blocks, "in_channel" if shared_by else "ephemeral")
 
 
 def _balance_line(balance: Balance) -> str:
@@ -167,6 +171,10 @@ HELP_LINES = (
     f"`{COMMAND} help` shows this help.",
     f"Workspace admins: `{COMMAND} set-key`, `{COMMAND} remove-key` and `{COMMAND} status` "
     "manage the Breeze API key this workspace uses.",
+    f"Workspace admins: `{COMMAND} alert 1,500 #channel` warns once when the balance falls below "
+    f"1,500 credits, `{COMMAND} notify topups on #channel` posts each new top-up, and "
+    f"`{COMMAND} digest daily 09:00 #channel` posts a summary (`weekly`: on Mondays); "
+    "`off` stops each one.",
 )
 
 
@@ -176,7 +184,7 @@ def help_message(unknown: str | None = None) -> Message:
     if unknown:
         lines.insert(0, f"I don't know “{t.outside(unknown, 40)}”. Here is what I can do:")
     blocks = [header("Breeze balance: help", BlockId.HEADER), section("\n".join(lines), BlockId.HELP)]
-    return _message("\n".join(lines), blocks)
+    return message("\n".join(lines), blocks)
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -273,4 +281,4 @@ def error_message(error: BaseException, reference: str) -> Message:
         section(f":warning: *{words.title}*\n{words.next_step}", BlockId.ERROR),
         context([f"Error `{code}` · Reference `{ref}`"], BlockId.ERROR_CONTEXT),
     ]
-    return _message(f"{words.title} {words.next_step} (error {code}, reference {ref})", blocks)
+    return message(f"{words.title} {words.next_step} (error {code}, reference {ref})", blocks)

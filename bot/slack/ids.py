@@ -17,9 +17,22 @@ class Subcommand(StrEnum):
     SET_KEY = "set-key"
     REMOVE_KEY = "remove-key"
     STATUS = "status"
+    ALERT = "alert"
+    NOTIFY = "notify"
+    DIGEST = "digest"
 
 
-ADMIN_SUBCOMMANDS = frozenset({Subcommand.SET_KEY, Subcommand.REMOVE_KEY, Subcommand.STATUS})
+RULE_SUBCOMMANDS = frozenset({Subcommand.ALERT, Subcommand.NOTIFY, Subcommand.DIGEST})
+ADMIN_SUBCOMMANDS = frozenset(
+    {
+        Subcommand.SET_KEY,
+        Subcommand.REMOVE_KEY,
+        Subcommand.STATUS,
+        Subcommand.ALERT,
+        Subcommand.NOTIFY,
+        Subcommand.DIGEST,
+    }
+)
 
 
 class CallbackId(StrEnum):
@@ -50,3 +63,6 @@ class BlockId(StrEnum):
     KEY_INFO = "key_info"
     KEY_ACTIONS = "key_actions"
     STATUS = "key_status"
+    RULES = "watch_rules"
+    TREND = "balance_trend"
+    NOTICE = "notice"

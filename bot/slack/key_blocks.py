@@ -20,6 +20,9 @@ _DOING: dict[Subcommand, str] = {
     Subcommand.SET_KEY: "set the Breeze API key",
     Subcommand.REMOVE_KEY: "remove the Breeze API key",
     Subcommand.STATUS: "see the Breeze API key's status",
+    Subcommand.ALERT: "set the low-balance alert",
+    Subcommand.NOTIFY: "turn top-up notices on or off",
+    Subcommand.DIGEST: "set the balance digest",
 }
 
 
@@ -176,7 +179,7 @@ def removal_cancelled_message() -> Message:
     return Message(text, [section(text, BlockId.KEY_INFO)], replace_original=True)
 
 
-def status_message(status: KeyStatus, mode: str) -> Message:
+def status_message(status: KeyStatus, mode: str, rules: list[str] | None = None) -> Message:
     """For admins: mode, where the key comes from, what is known of it, and whether Breeze accepts it."""
     lines = [f"*Mode:* {mode}"]
     if status.source is KeySource.NONE:
@@ -194,5 +197,8 @@ def status_message(status: KeyStatus, mode: str) -> Message:
         lines.append(f"*Breeze:* :warning: {words.title} {words.next_step}")
     text = "\n".join(lines)
     blocks = [header("Breeze balance: key status", BlockId.HEADER), section(text, BlockId.STATUS)]
+    if rules:
+        blocks.append(section("\n".join(rules), BlockId.RULES))
+        text += "\n" + "\n".join(rules)
     blocks.append(context(["Only you can see this."], BlockId.FOOTER))
     return Message(text, blocks)

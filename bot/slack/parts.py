@@ -9,8 +9,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.services import BalanceService, KeyService
 from bot.slack.admins import Admins, BotTokens
 from bot.slack.installations import Installations
+from bot.slack.poster import ChannelPoster
 from bot.slack.replies import ReplyPoster
 from bot.tasks import TaskTracker
+from bot.watching import WatchService
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,4 +28,6 @@ class Parts:
     replies: ReplyPoster
     tasks: TaskTracker
     environment_key: bool
+    watch: WatchService
+    poster: ChannelPoster
     installations: Installations | None = None

@@ -10,8 +10,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.errors import BotError
 from bot.logs import fields
-from bot.services import BalanceService
-from bot.slack import blocks
+from bot.slack import blocks, notices
 from bot.slack.commands import Command, parse
 from bot.slack.ids import ADMIN_SUBCOMMANDS, COMMAND, Subcommand
 from bot.slack.listeners import keys
@@ -39,10 +38,15 @@ async def answer(request: CommandRequest, parts: Parts) -> None:
         return
     started = time.perf_counter()
     command = parse(request.text)
-    if command.subcommand in ADMIN_SUBCOMMANDS:
-        message, outcome = await keys.reply_for(command, request, parts)
-    else:
-        message, outcome = await _reply_for(command, request, parts.balances)
+    try:
+        if command.subcommand in ADMIN_SUBCOMMANDS:
+            message, outcome = await keys.reply_for(command, request, parts)
+        else:
+            message, outcome = await _reply_for(command, request, parts)
+    except Exception as exc:
+        # Any bug still gets a friendly reply; the reference ties it to this traceback.
+        log.exception("command ref=%s crashed", request.reference)
+        message, outcome = blocks.error_message(exc, request.reference), blocks.error_code(exc)
     answered = time.perf_counter()
     delivered = (
         await parts.replies.post(request.response_url, message, request.reference) if message else None
@@ -62,26 +66,39 @@ async def answer(request: CommandRequest, parts: Parts) -> None:
     log.info("command %s", " ".join(f"{k}={v}" for k, v in line.items()), extra=fields(**line))
 
 
-async def _reply_for(
-    command: Command, request: CommandRequest, balances: BalanceService
-) -> tuple[blocks.Message, str]:
+async def _reply_for(command: Command, request: CommandRequest, parts: Parts) -> tuple[blocks.Message, str]:
     if command.subcommand is Subcommand.HELP:
         return blocks.help_message(command.unknown), "help"
     shared_by = request.requester.user_id if command.subcommand is Subcommand.SHARE else None
     refresh = command.subcommand is Subcommand.REFRESH
     try:
-        answer = await balances.balance_for(request.requester, refresh=refresh)
+        answer = await parts.balances.balance_for(request.requester, refresh=refresh)
     except BotError as exc:
         log.warning("command ref=%s failed: %s: %s", request.reference, blocks.error_code(exc), exc)
-        return blocks.error_message(exc, request.reference), blocks.error_code(exc)
-    except Exception as exc:
-        # Any bug still gets a friendly reply; the reference ties it to this traceback.
-        log.exception("command ref=%s crashed", request.reference)
         return blocks.error_message(exc, request.reference), blocks.error_code(exc)
     message = blocks.balance_message(
         answer.balance,
         shared_by=shared_by,
         age_seconds=answer.age_seconds,
         refresh_in_seconds=answer.refresh_in_seconds,
+        trend=await _trend(request, parts),
     )
     return message, "ok" if answer.age_seconds is None else "ok_cached"
+
+
+async def _trend(request: CommandRequest, parts: Parts) -> list[str]:
+    """Runway and sparkline lines, when the worker has watched this workspace long enough."""
+    try:
+        trend = await parts.watch.trend(request.requester.workspace)
+    except BotError as exc:
+        log.info("command ref=%s: no trend (%s)", request.reference, exc)
+        return []
+    if trend is None:
+        return []
+    lines = []
+    runway = notices.runway_line(trend.runway)
+    if runway:
+        lines.append(f":hourglass: {runway[0].upper()}{runway[1:]}.")
+    if trend.sparkline:
+        lines.append(f"Last 7 days: `{trend.sparkline}`")
+    return lines

@@ -11,13 +11,14 @@ from pydantic import SecretStr
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.domain import new_reference
+from bot.domain import Workspace, new_reference
 from bot.errors import BotError
-from bot.slack import blocks, key_blocks
+from bot.slack import blocks, key_blocks, notices
 from bot.slack.auth import slack_error
 from bot.slack.blocks import Message
 from bot.slack.commands import Command
-from bot.slack.ids import ActionId, BlockId, CallbackId, Subcommand
+from bot.slack.ids import RULE_SUBCOMMANDS, ActionId, BlockId, CallbackId, Subcommand
+from bot.slack.listeners import rules
 from bot.slack.parts import Parts
 from bot.slack.requests import CommandRequest, workspace_of
 
@@ -34,6 +35,8 @@ async def reply_for(command: Command, request: CommandRequest, parts: Parts) -> 
     try:
         if not await parts.admins.is_admin(workspace, request.requester.user_id):
             return key_blocks.not_admin_message(command.subcommand, parts.admins.listed), "not_admin"
+        if command.subcommand in RULE_SUBCOMMANDS:
+            return await rules.reply_for(command, request, parts)
         if command.subcommand is Subcommand.SET_KEY:
             return await _open_modal(command, request, parts)
         if command.subcommand is Subcommand.REMOVE_KEY:
@@ -42,7 +45,10 @@ async def reply_for(command: Command, request: CommandRequest, parts: Parts) -> 
                 return key_blocks.no_stored_key_message(parts.environment_key), "no_key"
             return key_blocks.remove_key_prompt(record), "confirm_asked"
         status = await parts.keys.status(workspace)
-        return key_blocks.status_message(status, parts.mode), f"status_{status.source.value}"
+        watch = await parts.watch.watch(workspace)
+        return key_blocks.status_message(
+            status, parts.mode, notices.rules_lines(watch)
+        ), f"status_{status.source.value}"
     except BotError as exc:
         log.warning("command ref=%s failed: %s: %s", request.reference, blocks.error_code(exc), exc)
         return blocks.error_message(exc, request.reference), blocks.error_code(exc)
@@ -144,6 +150,7 @@ async def _check_and_save(
     log.info(
         "set-key ref=%s workspace=%s by=%s key_id=%s saved", reference, workspace, user_id, record.key_id
     )
+    parts.tasks.spawn(_key_changed(workspace, parts), name=f"key-changed-{reference}")
     return None, key_blocks.key_saved_message(record, balance)
 
 
@@ -175,8 +182,17 @@ async def _remove(body: dict[str, Any], parts: Parts) -> None:
                 "remove-key ref=%s workspace=%s by=%s removed=%s", reference, workspace, user_id, removed
             )
             message = key_blocks.key_removed_message(removed, user_id)
+            await _key_changed(workspace, parts)
     except BotError as exc:
         log.warning("remove-key ref=%s failed: %s", reference, blocks.error_code(exc))
         message = blocks.error_message(exc, reference)
     if url:
         await parts.replies.post(url, message, reference)
+
+
+async def _key_changed(workspace: Workspace, parts: Parts) -> None:
+    """Check the workspace's rules again at once with the new key (or none)."""
+    try:
+        await parts.watch.key_changed(workspace)
+    except BotError as exc:
+        log.warning("could not reschedule the checks of %s after a key change: %s", workspace, exc)

@@ -1,4 +1,4 @@
-"""The app leaves a workspace: forget its installation and its Breeze key.
+"""The app leaves a workspace: forget its installation, its Breeze key, its rules, samples and posts.
 
 https://api.slack.com/events/app_uninstalled and https://api.slack.com/events/tokens_revoked
 """
@@ -37,4 +37,11 @@ async def forget(workspace: Workspace, parts: Parts, why: str) -> None:
     if parts.installations is not None:
         await parts.installations.forget(workspace)
     removed = await parts.keys.forget(workspace)
-    log.info("%s: forgot workspace %s (keys removed: %d)", why, workspace, removed)
+    watched = await parts.watch.forget(workspace)
+    log.info(
+        "%s: forgot workspace %s (keys removed: %d, rules, samples and posts: %d)",
+        why,
+        workspace,
+        removed,
+        watched,
+    )

@@ -1,0 +1,81 @@
+"""Delivers the outbox: each queued post rendered by `notices` and posted, recorded as sent once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.errors import SlackPostError
+from bot.slack import notices
+from bot.slack.poster import ChannelPoster
+from bot.watch_store import PendingPost
+from bot.watching import Outbox
+
+log = logging.getLogger(__name__)
+
+BATCH = 100
+PARALLEL_WORKSPACES = 8
+
+
+@dataclass(slots=True)
+class Delivered:
+    """How a round of delivery went."""
+
+    sent: int = 0
+    failed: int = 0
+
+
+class Deliverer:
+    """Claims due posts, posts each workspace's in order, and records what Slack said."""
+
+    def __init__(self, outbox: Outbox, poster: ChannelPoster) -> None:
+        self._outbox = outbox
+        self._poster = poster
+
+    async def deliver(self, ids: Sequence[int] | None = None) -> Delivered:
+        """Deliver up to a batch of due posts (only these `ids`, when given), and the DMs that causes."""
+        report = Delivered()
+        pending = await self._outbox.claim(BATCH, list(ids) if ids is not None else None)
+        while pending:
+            groups: dict[tuple[str, str], list[PendingPost]] = {}
+            for post in pending:
+                groups.setdefault(post.workspace.scope, []).append(post)
+            gate = asyncio.Semaphore(PARALLEL_WORKSPACES)
+            queued = await asyncio.gather(
+                *(self._workspace(group, gate, report) for group in groups.values())
+            )
+            # A channel that refused a post queues a DM to the admin: send it in the same round.
+            follow_ups = [post_id for ids_ in queued for post_id in ids_]
+            pending = await self._outbox.claim(BATCH, follow_ups) if follow_ups else []
+        return report
+
+    async def _workspace(
+        self, posts: list[PendingPost], gate: asyncio.Semaphore, report: Delivered
+    ) -> list[int]:
+        follow_ups: list[int] = []
+        async with gate:
+            for post in posts:
+                try:
+                    await self._poster.post(
+                        post.workspace, post.channel, notices.render(post.kind, post.facts)
+                    )
+                except SlackPostError as exc:
+                    report.failed += 1
+                    log.warning(
+                        "post %d (%s) to %s in %s failed: %s",
+                        post.id,
+                        post.kind,
+                        post.channel,
+                        post.workspace,
+                        exc.code,
+                    )
+                    follow_ups += await self._outbox.failed(post, exc)
+                    if exc.retry_after is not None:
+                        break  # the rest of this workspace's posts wait as Slack asked
+                    continue
+                await self._outbox.delivered(post)
+                report.sent += 1
+                log.info("posted %s to %s in %s", post.kind, post.channel, post.workspace)
+        return follow_ups
