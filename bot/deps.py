@@ -73,6 +73,7 @@ class Deps:
     keys: KeyService
     tasks: TaskTracker
     bolt: AsyncApp
+    watch: WatchService
     worker: Worker
     authorizer: SingleWorkspaceAuthorizer | None = None
     installations: Installations | None = None
@@ -179,6 +180,7 @@ async def open_deps(settings: Settings, now: Now = utcnow) -> AsyncIterator[Deps
                 keys,
                 tasks,
                 bolt,
+                watch,
                 worker,
                 authorizer,
                 installations,

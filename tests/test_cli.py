@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from bot import db
 
+from bot import db
 from tests.conftest import API_KEY, BOT_TOKEN, SIGNING_SECRET
 from tests.fakes import FakeServer, Reply, SlackClient
 
@@ -76,7 +76,10 @@ def test_check_tries_slack_and_breeze_without_showing_secrets(
     assert result.returncode == 0, result.stderr
     assert "Configuration is valid" in result.stdout
     assert "mode                    single-workspace" in result.stdout
-    assert f"ok   Database sqlite+aiosqlite:///breeze-balance.db: schema {db.head_revision()}, up to date" in result.stdout
+    assert (
+        f"ok   Database sqlite+aiosqlite:///breeze-balance.db: schema {db.head_revision()}, up to date"
+        in result.stdout
+    )
     assert "Slack: workspace Acme (T0001)" in result.stdout
     assert "Breeze: key accepted with key id key_abc123; balance 1,234,567.891 credits" in result.stdout
     for secret in (SIGNING_SECRET, BOT_TOKEN, API_KEY):
