@@ -144,7 +144,8 @@ class Checked:
     extra_posts: list[Post] = field(default_factory=list)
 
 
-Decide = Callable[[Watch], Checked | None]
+# Given the state read under the row lock and the top-ups already seen, what the check records.
+Decide = Callable[[Watch, frozenset[str]], Checked | None]
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -279,6 +280,7 @@ class WatchStore:
                 "post_fault": None,
                 "post_fault_notified": None,
             }
+            await _retarget(conn, workspace, before, after)
             if row is None:
                 enterprise, team = workspace.scope
                 first = {"alert_armed": True, "alert_crossings": 0, "topups_baselined": False, **values}
@@ -341,12 +343,6 @@ class WatchStore:
         async with storage_errors("count rules"), self._engine.connect() as conn:
             return int((await conn.execute(sa.select(sa.func.count()).select_from(rules_table))).scalar_one())
 
-    async def seen(self, workspace: Workspace) -> frozenset[str]:
-        """Top-up ids already seen in this workspace."""
-        query = sa.select(topups_table.c.topup_key).where(_scope_of(topups_table, workspace))
-        async with storage_errors("read top-ups"), self._engine.connect() as conn:
-            return frozenset((await conn.execute(query)).scalars().all())
-
     async def samples(self, workspace: Workspace, since: datetime) -> list[Sample]:
         """The workspace's balance samples taken after `since`, oldest first."""
         s = samples_table.c
@@ -371,7 +367,9 @@ class WatchStore:
             row = (await conn.execute(query)).first()
             if row is None:
                 return []
-            checked = decide(_watch(row))
+            seen_query = sa.select(topups_table.c.topup_key).where(_scope_of(topups_table, workspace))
+            seen = frozenset((await conn.execute(seen_query)).scalars().all())
+            checked = decide(_watch(row), seen)
             if checked is None:
                 return []
             state = checked.outcome.state
@@ -615,6 +613,30 @@ class WatchStore:
             if new is not None:
                 ids.append(int(new))
         return ids
+
+
+_KINDS_OF_RULE = {
+    "alert": (PostKind.ALERT, PostKind.RECOVERY),
+    "topups": (PostKind.TOPUP,),
+    "digest": (PostKind.DIGEST,),
+}
+
+
+async def _retarget(conn: AsyncConnection, workspace: Workspace, before: Rules, after: Rules) -> None:
+    """Posts still waiting go to a rule's new channel; a removed rule's waiting posts are dropped."""
+    p = posts_table.c
+    for name, kinds in _KINDS_OF_RULE.items():
+        old, new = getattr(before, name), getattr(after, name)
+        if old is None or (new is not None and new.channel == old.channel):
+            continue
+        waiting = (
+            _scope_of(posts_table, workspace) & p.sent_at.is_(None) & p.kind.in_([k.value for k in kinds])
+        )
+        if new is None:
+            change: dict[str, Any] = {"gave_up": True, "last_error": "rule removed"}
+        else:
+            change = {"channel": new.channel}
+        await conn.execute(posts_table.update().where(waiting).values(**change))
 
 
 def _insert_ignore(dialect: str, table: sa.Table, rows: list[dict[str, Any]]) -> Any:

@@ -194,9 +194,8 @@ class WatchService:
         except errors.BotError as exc:
             return await self._failed(watch, exc, now)
         samples = await self._store.samples(workspace, now - WINDOW)
-        seen = await self._store.seen(workspace)
 
-        def decide(locked: Watch) -> Checked:
+        def decide(locked: Watch, seen: frozenset[str]) -> Checked:
             sample = Sample(now, balance.credits, _new_topup_credits(balance, seen), fingerprint(key))
             trend = _trend([*samples, sample], now)
             outcome = evaluate(
