@@ -262,9 +262,8 @@ class WatchStore:
     ) -> Rules:
         """Apply `change` to the workspace's rules (creating or deleting its row) and check it soon."""
         async with storage_errors("save the alert rules"), write_transaction(self._engine) as conn:
-            query = sa.select(rules_table).where(_scope(workspace)).with_for_update()
-            row = (await conn.execute(query)).first()
-            before = _watch(row).rules if row is not None else Rules()
+            current = await _locked(conn, workspace)
+            before = current.rules if current is not None else Rules()
             after = change(before)
             if after.empty:
                 await conn.execute(rules_table.delete().where(_scope(workspace)))
@@ -281,7 +280,7 @@ class WatchStore:
                 "post_fault_notified": None,
             }
             await _retarget(conn, workspace, before, after)
-            if row is None:
+            if current is None:
                 enterprise, team = workspace.scope
                 first = {"alert_armed": True, "alert_crossings": 0, "topups_baselined": False, **values}
                 await conn.execute(
@@ -363,13 +362,12 @@ class WatchStore:
         Returns the ids of the posts it queued (none when the rules were removed meanwhile).
         """
         async with storage_errors("record a check"), write_transaction(self._engine) as conn:
-            query = sa.select(rules_table).where(_scope(workspace)).with_for_update()
-            row = (await conn.execute(query)).first()
-            if row is None:
+            watch = await _locked(conn, workspace)
+            if watch is None:
                 return []
             seen_query = sa.select(topups_table.c.topup_key).where(_scope_of(topups_table, workspace))
             seen = frozenset((await conn.execute(seen_query)).scalars().all())
-            checked = decide(_watch(row), seen)
+            checked = decide(watch, seen)
             if checked is None:
                 return []
             state = checked.outcome.state
@@ -418,11 +416,9 @@ class WatchStore:
     ) -> list[int]:
         """A check that failed: count it, check again later, and tell the admins once per kind of fault."""
         async with storage_errors("record a failed check"), write_transaction(self._engine) as conn:
-            query = sa.select(rules_table).where(_scope(workspace)).with_for_update()
-            row = (await conn.execute(query)).first()
-            if row is None:
+            watch = await _locked(conn, workspace)
+            if watch is None:
                 return []
-            watch = _watch(row)
             posts = tell(watch) if watch.fault_notified != fault else []
             values: dict[str, Any] = {
                 "failures": watch.failures + 1,
@@ -513,11 +509,9 @@ class WatchStore:
             await conn.execute(posts_table.update().where(posts_table.c.id == post.id).values(**values))
             if fault is None:
                 return []
-            query = sa.select(rules_table).where(_scope(post.workspace)).with_for_update()
-            row = (await conn.execute(query)).first()
-            if row is None:
+            watch = await _locked(conn, post.workspace)
+            if watch is None:
                 return []
-            watch = _watch(row)
             posts = tell(watch) if tell is not None and watch.post_fault_notified != fault else []
             update: dict[str, Any] = {"post_fault": fault}
             if posts:
@@ -613,6 +607,13 @@ class WatchStore:
             if new is not None:
                 ids.append(int(new))
         return ids
+
+
+async def _locked(conn: AsyncConnection, workspace: Workspace) -> Watch | None:
+    """The workspace's rules and state, its row locked until the transaction ends."""
+    query = sa.select(rules_table).where(_scope(workspace)).with_for_update()
+    row = (await conn.execute(query)).first()
+    return None if row is None else _watch(row)
 
 
 _KINDS_OF_RULE = {
