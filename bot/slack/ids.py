@@ -23,15 +23,8 @@ class Subcommand(StrEnum):
 
 
 RULE_SUBCOMMANDS = frozenset({Subcommand.ALERT, Subcommand.NOTIFY, Subcommand.DIGEST})
-ADMIN_SUBCOMMANDS = frozenset(
-    {
-        Subcommand.SET_KEY,
-        Subcommand.REMOVE_KEY,
-        Subcommand.STATUS,
-        Subcommand.ALERT,
-        Subcommand.NOTIFY,
-        Subcommand.DIGEST,
-    }
+ADMIN_SUBCOMMANDS = (
+    frozenset({Subcommand.SET_KEY, Subcommand.REMOVE_KEY, Subcommand.STATUS}) | RULE_SUBCOMMANDS
 )
 
 
