@@ -381,9 +381,9 @@ def test_sparkline_default_width_is_fourteen() -> None:
 
 
 def test_sparkline_skips_empty_buckets_and_takes_the_last_sample() -> None:
-    # Four 12-hour buckets over [-48 h, now]: 1000 and 900 fall in the first (900 is drawn),
-    # nothing in the middle two, 100 in the last.
-    samples = [sample(48, 1000), sample(47, 900), sample(0, 100)]
+    # Four 12-hour buckets over [-48 h, now]: 100 and 900 fall in the first (the later 900 is drawn),
+    # nothing in the middle two, 500 in the last.
+    samples = [sample(48, 100), sample(47, 900), sample(0, 500)]
     assert sparkline(samples, NOW, width=4) == "█▁"
 
 

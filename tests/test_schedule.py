@@ -14,9 +14,11 @@ NEW_YORK = "America/New_York"
 BERLIN = "Europe/Berlin"
 
 
-def utc(*parts: int) -> datetime:
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, micro: int = 0
+) -> datetime:
     """An aware UTC datetime."""
-    return datetime(*parts, tzinfo=UTC)
+    return datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
 
 
 # --- parse_hhmm -----------------------------------------------------------------------------------
@@ -244,6 +246,21 @@ def test_berlin_weekly_across_dst() -> None:
     first = next_digest("weekly", NINE, BERLIN, utc(2024, 3, 20, 0, 0))
     assert first == utc(2024, 3, 25, 8, 0)
     assert next_digest("weekly", NINE, BERLIN, first) == utc(2024, 4, 1, 7, 0)
+
+
+def test_gap_across_midnight_delivers_after_midnight() -> None:
+    # Nuuk jumped from 23:00 (UTC-2) on 30 March 2024 to 00:00 (UTC-1) on the 31st: that day's 23:30
+    # is read as 23:30 UTC-2, 01:30 UTC, shown as 00:30 on the 31st, and is not skipped.
+    moved = next_digest("daily", time(23, 30), "America/Nuuk", utc(2024, 3, 31, 1, 10))
+    assert moved == utc(2024, 3, 31, 1, 30)
+    assert next_digest("daily", time(23, 30), "America/Nuuk", moved) == utc(2024, 4, 1, 0, 30)
+
+
+def test_skipped_calendar_day() -> None:
+    # Samoa skipped 30 December 2011 (UTC-10 to UTC+14): one delivery for 30/31 December, then 1 January.
+    first = next_digest("daily", NINE, "Pacific/Apia", utc(2011, 12, 30, 6, 0))
+    assert first == utc(2011, 12, 30, 19, 0)
+    assert next_digest("daily", NINE, "Pacific/Apia", first) == utc(2011, 12, 31, 19, 0)
 
 
 # --- chained calls over a whole year --------------------------------------------------------------
