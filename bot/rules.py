@@ -8,7 +8,7 @@ so a post is recorded exactly when the state that caused it changes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
@@ -25,6 +25,9 @@ class Frequency(StrEnum):
 
     DAILY = "daily"
     WEEKLY = "weekly"
+
+
+PERIOD = {Frequency.DAILY: timedelta(days=1), Frequency.WEEKLY: timedelta(days=7)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +79,7 @@ class Rules:
 
     def admins(self) -> list[str]:
         """Who set the rules, first the alert's: who to tell when something needs fixing."""
-        found = [r.set_by for r in (self.alert, self.topups, self.digest) if r is not None]
+        found = [r.set_by for r in (self.alert, self.topups, self.digest) if r is not None and r.set_by]
         return list(dict.fromkeys(found))
 
 
@@ -176,7 +179,7 @@ def evaluate(
     if rules.topups is not None:
         new = replace(new, topups_baselined=True)
     if rules.digest is not None and now >= rules.digest.next_at:
-        posts.append(_digest(rules.digest, new, balance, runway, sparkline))
+        posts.append(_digest(rules.digest, new, balance, now, runway, sparkline))
         new = replace(new, digest_last_at=now, digest_last_balance=credits)
     new = replace(new, last_balance=credits)
     return Outcome(new, posts, [key for key, _ in new_keys])
@@ -218,22 +221,27 @@ def _topup_facts(topup: Topup, credits: Decimal) -> dict[str, str]:
 
 
 def _digest(
-    rule: DigestRule, state: WatchState, balance: Balance, runway: Runway | None, sparkline: str
+    rule: DigestRule,
+    state: WatchState,
+    balance: Balance,
+    now: datetime,
+    runway: Runway | None,
+    sparkline: str,
 ) -> Post:
     facts = {"balance": str(balance.credits), "frequency": rule.frequency.value}
     if state.digest_last_balance is not None:
         facts["change"] = str(balance.credits - state.digest_last_balance)
-    since = state.digest_last_at
+    # The first digest covers one period, not every top-up Breeze still lists.
+    since = state.digest_last_at or now - PERIOD[rule.frequency]
     topped = [
         t
         for t in balance.topups_newest_first()
-        if t.created_at is not None and (since is None or t.created_at > since) and t.amount is not None
+        if t.created_at is not None and t.created_at > since and t.amount is not None
     ]
     succeeded = [t for t in topped if t.status is TopupStatus.SUCCEEDED]
     facts["topups"] = str(len(succeeded))
     facts["topup_credits"] = str(sum((t.amount for t in succeeded if t.amount is not None), Decimal(0)))
-    if since is not None:
-        facts["since"] = since.isoformat()
+    facts["since"] = since.isoformat()
     if runway is not None:
         facts["runway"] = runway.status
         if runway.days_left is not None:

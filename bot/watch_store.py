@@ -265,8 +265,10 @@ class WatchStore:
             current = await _locked(conn, workspace)
             before = current.rules if current is not None else Rules()
             after = change(before)
+            await _retarget(conn, workspace, before, after)
             if after.empty:
                 await conn.execute(rules_table.delete().where(_scope(workspace)))
+                await _forget_crossings(conn, workspace)
                 return after
             values = {
                 **_rule_columns(after),
@@ -279,7 +281,6 @@ class WatchStore:
                 "post_fault": None,
                 "post_fault_notified": None,
             }
-            await _retarget(conn, workspace, before, after)
             if current is None:
                 enterprise, team = workspace.scope
                 first = {"alert_armed": True, "alert_crossings": 0, "topups_baselined": False, **values}
@@ -614,6 +615,16 @@ async def _locked(conn: AsyncConnection, workspace: Workspace) -> Watch | None:
     query = sa.select(rules_table).where(_scope(workspace)).with_for_update()
     row = (await conn.execute(query)).first()
     return None if row is None else _watch(row)
+
+
+async def _forget_crossings(conn: AsyncConnection, workspace: Workspace) -> None:
+    """With the row gone its crossing count starts again at 0: drop the finished posts it numbered."""
+    p = posts_table.c
+    kinds = [PostKind.ALERT.value, PostKind.RECOVERY.value]
+    finished = p.sent_at.is_not(None) | p.gave_up
+    await conn.execute(
+        posts_table.delete().where(_scope_of(posts_table, workspace) & p.kind.in_(kinds) & finished)
+    )
 
 
 _KINDS_OF_RULE = {
