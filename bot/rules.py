@@ -107,8 +107,8 @@ class Watch:
     failures: int = 0
     fault: str | None = None
     fault_notified: str | None = None
-    post_fault: str | None = None
-    post_fault_notified: str | None = None
+    post_faults: dict[str, str] = field(default_factory=dict)
+    posts_hold_until: datetime | None = None
 
 
 class PostKind(StrEnum):
@@ -158,13 +158,18 @@ def evaluate(
     seen: frozenset[str],
     runway: Runway | None = None,
     sparkline: str = "",
+    topped_up: Decimal = Decimal(0),
 ) -> Outcome:
-    """Apply the rules to a fresh balance: alerts once per crossing, new top-ups once, due digests."""
+    """Apply the rules to a fresh balance: alerts once per crossing, new top-ups once, due digests.
+
+    `topped_up` is what top-ups first seen now added: a top-up re-arms a fired alert as soon as the
+    balance is back above the threshold, where a drift must clear the 10 % hysteresis.
+    """
     credits = balance.credits
     posts: list[Post] = []
     new = state
     if rules.alert is not None:
-        new, alert_posts = _alert(rules.alert, new, credits, runway)
+        new, alert_posts = _alert(rules.alert, new, credits, runway, topped_up)
         posts += alert_posts
     new_keys = [
         (key, topup)
@@ -186,7 +191,7 @@ def evaluate(
 
 
 def _alert(
-    rule: AlertRule, state: WatchState, credits: Decimal, runway: Runway | None
+    rule: AlertRule, state: WatchState, credits: Decimal, runway: Runway | None, topped_up: Decimal
 ) -> tuple[WatchState, list[Post]]:
     facts = {"balance": str(credits), "threshold": str(rule.threshold)}
     if state.armed and credits < rule.threshold:
@@ -199,9 +204,8 @@ def _alert(
         return replace(state, armed=False, crossings=crossing), [post]
     if state.armed:
         return state, []
-    rose = state.last_balance is not None and credits > state.last_balance
     # Back above threshold + 10 %, or lifted back above the threshold by a top-up.
-    if credits >= rule.rearm_at or (rose and credits >= rule.threshold):
+    if credits >= rule.rearm_at or (topped_up > 0 and credits >= rule.threshold):
         post = Post(PostKind.RECOVERY, rule.channel, f"recovery:{state.crossings}", facts)
         return replace(state, armed=True), [post]
     return state, []

@@ -76,8 +76,8 @@ rules_table = sa.Table(
     sa.Column("failures", sa.Integer),
     sa.Column("fault", sa.String(64)),
     sa.Column("fault_notified", sa.String(64)),
-    sa.Column("post_fault", sa.String(64)),
-    sa.Column("post_fault_notified", sa.String(64)),
+    sa.Column("post_faults", sa.Text),
+    sa.Column("posts_hold_until", sa.DateTime(timezone=True)),
 )
 
 samples_table = sa.Table(
@@ -202,8 +202,8 @@ def _watch(row: sa.Row[Any]) -> Watch:
         failures=int(m["failures"] or 0),
         fault=m["fault"],
         fault_notified=m["fault_notified"],
-        post_fault=m["post_fault"],
-        post_fault_notified=m["post_fault_notified"],
+        post_faults=json.loads(m["post_faults"]) if m["post_faults"] else {},
+        posts_hold_until=_utc(m["posts_hold_until"]),
     )
 
 
@@ -278,8 +278,7 @@ class WatchStore:
                 "failures": 0,
                 "fault": None,
                 "fault_notified": None,
-                "post_fault": None,
-                "post_fault_notified": None,
+                "post_faults": None,
             }
             if current is None:
                 enterprise, team = workspace.scope
@@ -404,8 +403,11 @@ class WatchStore:
                 )
             )
             await self._insert_seen(conn, workspace, checked.outcome.seen_topups, now)
+            if watch.fault is not None:
+                # Breeze answers again: a DM about the old fault still waiting would be wrong now.
+                await _drop_fault_dms(conn, workspace, "fault:breeze:%")
             posts = [*checked.outcome.posts, *checked.extra_posts]
-            return await self._queue(conn, workspace, posts, now)
+            return await self._queue(conn, workspace, posts, now, watch.posts_hold_until)
 
     async def record_fault(
         self,
@@ -431,7 +433,7 @@ class WatchStore:
             if posts:
                 values["fault_notified"] = fault
             await conn.execute(rules_table.update().where(_scope(workspace)).values(**values))
-            return await self._queue(conn, workspace, posts, now)
+            return await self._queue(conn, workspace, posts, now, watch.posts_hold_until)
 
     async def release(self, workspace: Workspace, next_check_at: datetime) -> None:
         """Give a claimed workspace back unchecked (shutdown, timeout), to be checked at `next_check_at`."""
@@ -478,17 +480,23 @@ class WatchStore:
         return sorted(found, key=lambda post: post.id)
 
     async def sent(self, post: PendingPost, now: datetime) -> None:
-        """The post is in Slack: never send it again; the channel works."""
+        """The post is in Slack: never send it again; its channel works (forget its fault)."""
         async with storage_errors("record a post"), write_transaction(self._engine) as conn:
             await conn.execute(
                 posts_table.update().where(posts_table.c.id == post.id).values(sent_at=now, last_error=None)
             )
-            if post.kind is not PostKind.FAULT:
-                await conn.execute(
-                    rules_table.update()
-                    .where(_scope(post.workspace) & rules_table.c.post_fault.is_not(None))
-                    .values(post_fault=None, post_fault_notified=None)
-                )
+            if post.kind is PostKind.FAULT:
+                return
+            watch = await _locked(conn, post.workspace)
+            if watch is None or post.channel not in watch.post_faults:
+                return
+            faults = {c: f for c, f in watch.post_faults.items() if c != post.channel}
+            await conn.execute(
+                rules_table.update()
+                .where(_scope(post.workspace))
+                .values(post_faults=json.dumps(faults) if faults else None)
+            )
+            await _drop_fault_dms(conn, post.workspace, f"fault:slack:%:{post.channel}:%")
 
     async def not_sent(
         self,
@@ -500,7 +508,7 @@ class WatchStore:
         fault: str | None = None,
         tell: Callable[[Watch], list[Post]] | None = None,
     ) -> list[int]:
-        """The post failed: retry at `retry_at` (None: give up); record a channel fault, told once."""
+        """The post failed: retry at `retry_at` (None: give up); record its channel's fault, told once."""
         async with storage_errors("record a failed post"), write_transaction(self._engine) as conn:
             values: dict[str, Any] = {"last_error": error[:100]}
             if retry_at is None:
@@ -511,24 +519,35 @@ class WatchStore:
             if fault is None:
                 return []
             watch = await _locked(conn, post.workspace)
-            if watch is None:
+            if watch is None or watch.post_faults.get(post.channel) == fault:
                 return []
-            posts = tell(watch) if tell is not None and watch.post_fault_notified != fault else []
-            update: dict[str, Any] = {"post_fault": fault}
-            if posts:
-                update["post_fault_notified"] = fault
-            await conn.execute(rules_table.update().where(_scope(post.workspace)).values(**update))
-            return await self._queue(conn, post.workspace, posts, now)
+            posts = tell(watch) if tell is not None else []
+            faults = {**watch.post_faults, post.channel: fault}
+            await conn.execute(
+                rules_table.update().where(_scope(post.workspace)).values(post_faults=json.dumps(faults))
+            )
+            return await self._queue(conn, post.workspace, posts, now, watch.posts_hold_until)
 
-    async def defer_posts(self, workspace: Workspace, until: datetime) -> None:
-        """Hold every pending post of a workspace until `until` (Slack asked us to slow down)."""
+    async def hold(self, workspace: Workspace, until: datetime, uncounted: Sequence[int]) -> None:
+        """Slack said `ratelimited`: no post to the workspace before `until`, those queued later too.
+
+        `uncounted` posts were claimed but not (successfully) tried: their attempt does not count.
+        """
         p = posts_table.c
-        async with storage_errors("defer posts"), write_transaction(self._engine) as conn:
+        waiting = _scope_of(posts_table, workspace) & p.sent_at.is_(None) & p.gave_up.is_(False)
+        async with storage_errors("hold posts"), write_transaction(self._engine) as conn:
+            await conn.execute(rules_table.update().where(_scope(workspace)).values(posts_hold_until=until))
             await conn.execute(
                 posts_table.update()
-                .where(_scope_of(posts_table, workspace) & p.sent_at.is_(None) & (p.next_attempt_at < until))
+                .where(waiting & (p.next_attempt_at < until))
                 .values(next_attempt_at=until)
             )
+            if uncounted:
+                await conn.execute(
+                    posts_table.update()
+                    .where(waiting & p.id.in_(list(uncounted)) & (p.attempts > 0))
+                    .values(attempts=p.attempts - 1, next_attempt_at=until)
+                )
 
     async def next_post_at(self) -> datetime | None:
         """When the next pending post is due, if any."""
@@ -583,10 +602,16 @@ class WatchStore:
         await conn.execute(_insert_ignore(conn.dialect.name, topups_table, rows))
 
     async def _queue(
-        self, conn: AsyncConnection, workspace: Workspace, posts: Sequence[Post], now: datetime
+        self,
+        conn: AsyncConnection,
+        workspace: Workspace,
+        posts: Sequence[Post],
+        now: datetime,
+        hold_until: datetime | None = None,
     ) -> list[int]:
         ids: list[int] = []
         enterprise, team = workspace.scope
+        due = max(now, hold_until) if hold_until is not None else now
         for post in posts:
             row = {
                 "enterprise_id": enterprise,
@@ -597,7 +622,7 @@ class WatchStore:
                 "dedupe": post.dedupe[:300],
                 "facts": json.dumps(post.facts, sort_keys=True),
                 "created_at": now,
-                "next_attempt_at": now,
+                "next_attempt_at": due,
                 "attempts": 0,
                 "gave_up": False,
             }
@@ -635,20 +660,39 @@ _KINDS_OF_RULE = {
 
 
 async def _retarget(conn: AsyncConnection, workspace: Workspace, before: Rules, after: Rules) -> None:
-    """Posts still waiting go to a rule's new channel; a removed rule's waiting posts are dropped."""
+    """Posts still waiting go to a rule's new channel; a removed rule's waiting posts are dropped.
+
+    A changed alert is armed afresh and says what it has to say itself, so its waiting posts go.
+    """
     p = posts_table.c
     for name, kinds in _KINDS_OF_RULE.items():
         old, new = getattr(before, name), getattr(after, name)
-        if old is None or (new is not None and new.channel == old.channel):
+        moved = new is not None and old is not None and new.channel != old.channel
+        if old is None or old == new or (name != "alert" and not moved and new is not None):
             continue
         waiting = (
             _scope_of(posts_table, workspace) & p.sent_at.is_(None) & p.kind.in_([k.value for k in kinds])
         )
-        if new is None:
-            change: dict[str, Any] = {"gave_up": True, "last_error": "rule removed"}
+        if new is None or name == "alert":
+            change: dict[str, Any] = {"gave_up": True, "last_error": "rule changed"}
         else:
             change = {"channel": new.channel}
         await conn.execute(posts_table.update().where(waiting).values(**change))
+
+
+async def _drop_fault_dms(conn: AsyncConnection, workspace: Workspace, pattern: str) -> None:
+    """Give up DMs still waiting about a fault that has cleared (their dedupe matches `pattern`)."""
+    p = posts_table.c
+    await conn.execute(
+        posts_table.update()
+        .where(
+            _scope_of(posts_table, workspace)
+            & (p.kind == PostKind.FAULT.value)
+            & p.sent_at.is_(None)
+            & p.dedupe.like(pattern)
+        )
+        .values(gave_up=True, last_error="fault cleared")
+    )
 
 
 def _insert_ignore(dialect: str, table: sa.Table, rows: list[dict[str, Any]]) -> Any:

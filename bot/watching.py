@@ -206,6 +206,7 @@ class WatchService:
                 seen=seen,
                 runway=trend.runway,
                 sparkline=trend.sparkline,
+                topped_up=sample.topup_credits,
             )
             digest = locked.rules.digest
             digest_next = None
@@ -271,13 +272,22 @@ class Outbox:
         """Never send it again."""
         await self._store.sent(post, self._now())
 
-    async def failed(self, post: PendingPost, error: errors.SlackPostError) -> list[int]:
-        """Retry later with backoff, or give up; a channel fault is told to the rule's admin once."""
+    async def dropped(self, post: PendingPost, why: str) -> None:
+        """Do not send it after all (what it says no longer holds)."""
+        await self._store.not_sent(post, why, None, self._now())
+
+    async def failed(
+        self, post: PendingPost, error: errors.SlackPostError, waiting: list[PendingPost] | None = None
+    ) -> list[int]:
+        """Retry later with backoff, or give up; a channel fault is told to the rule's admin once.
+
+        After `ratelimited`, nothing more goes to the workspace before `Retry-After`: `waiting`
+        are its posts claimed in the same round, handed back without counting an attempt.
+        """
         now = self._now()
         if error.retry_after is not None:
             until = now + timedelta(seconds=error.retry_after)
-            await self._store.not_sent(post, error.code, until, now)
-            await self._store.defer_posts(post.workspace, until)
+            await self._store.hold(post.workspace, until, [post.id, *(p.id for p in waiting or [])])
             return []
         if post.kind is PostKind.FAULT:
             retry = None if post.attempts >= FAULT_DM_ATTEMPTS else now + backoff(30, post.attempts)
@@ -340,4 +350,5 @@ def _fault_post(admin: str, code: str, now: datetime, channel: str | None = None
     facts = {"fault": code, "admin": admin}
     if channel:
         facts["channel"] = channel
-    return Post(PostKind.FAULT, admin, f"fault:{code}:{admin}:{now.isoformat()}", facts)
+    # The channel is in the key, so that a channel that works again can drop the DM about it.
+    return Post(PostKind.FAULT, admin, f"fault:{code}:{channel or '-'}:{admin}:{now.isoformat()}", facts)

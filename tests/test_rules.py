@@ -106,6 +106,28 @@ def test_the_alert_carries_the_runway_when_known() -> None:
 
 
 @pytest.mark.parametrize(
+    ("credits", "topped_up", "expected"),
+    [
+        ("1000", "100", [PostKind.RECOVERY]),  # a top-up lifts it to the threshold: recovered
+        ("1050", "500", [PostKind.RECOVERY]),
+        ("999.999", "500", []),  # a top-up that leaves it below changes nothing
+        ("1050", "0", []),  # no top-up: inside the band is not enough
+    ],
+)
+def test_a_top_up_above_the_threshold_rearms_inside_the_band(
+    credits: str, topped_up: str, expected: list[PostKind]
+) -> None:
+    state = WatchState(armed=False, crossings=1, last_balance=D("950"))
+
+    outcome = evaluate(
+        Rules(alert=ALERT), state, balance(credits), NOW, seen=frozenset(), topped_up=D(topped_up)
+    )
+
+    assert kinds(outcome) == expected
+    assert outcome.state.armed is bool(expected)
+
+
+@pytest.mark.parametrize(
     ("armed", "last", "credits", "expected", "armed_after"),
     [
         # armed: only strictly below the threshold alerts
@@ -124,9 +146,9 @@ def test_the_alert_carries_the_runway_when_known() -> None:
         # fired: falling (or flat) between the threshold and rearm_at does not recover
         (False, "1090", "1050", [], False),
         (False, "1050", "1050", [], False),
-        # fired: a rise (a top-up) to at least the threshold recovers though below rearm_at
-        (False, "950", "1000", [PostKind.RECOVERY], True),
-        (False, "950", "1050", [PostKind.RECOVERY], True),
+        # fired: a rise without a top-up inside the band is drift: the hysteresis holds
+        (False, "950", "1000", [], False),
+        (False, "950", "1050", [], False),
     ],
 )
 def test_alert_table(

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.errors import SlackPostError
+from bot.rules import PostKind
 from bot.slack import notices
 from bot.slack.poster import ChannelPoster
 from bot.watch_store import PendingPost
@@ -55,8 +56,14 @@ class Deliverer:
         self, posts: list[PendingPost], gate: asyncio.Semaphore, report: Delivered
     ) -> list[int]:
         follow_ups: list[int] = []
+        # DMs about a refusing channel go last: if the channel took a post meanwhile, they are moot.
+        ordered = sorted(posts, key=lambda post: post.kind is PostKind.FAULT)
+        working: set[str] = set()
         async with gate:
-            for post in posts:
+            for index, post in enumerate(ordered):
+                if post.kind is PostKind.FAULT and post.facts.get("channel") in working:
+                    await self._outbox.dropped(post, "fault cleared")
+                    continue
                 try:
                     await self._poster.post(
                         post.workspace, post.channel, notices.render(post.kind, post.facts)
@@ -71,11 +78,12 @@ class Deliverer:
                         post.workspace,
                         exc.code,
                     )
-                    follow_ups += await self._outbox.failed(post, exc)
+                    follow_ups += await self._outbox.failed(post, exc, waiting=ordered[index + 1 :])
                     if exc.retry_after is not None:
                         break  # the rest of this workspace's posts wait as Slack asked
                     continue
                 await self._outbox.delivered(post)
+                working.add(post.channel)
                 report.sent += 1
                 log.info("posted %s to %s in %s", post.kind, post.channel, post.workspace)
         return follow_ups

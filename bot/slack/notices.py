@@ -200,6 +200,17 @@ _FAULT_WORDS: dict[str, str] = {
 
 def fault_message(facts: Facts) -> Message:
     """The one direct message to an admin about something only they can fix."""
+    text = fault_text(facts)
+    body = f":wrench: *Breeze balance alerts need your attention.*\n{text}"
+    blocks = [
+        section(body, BlockId.NOTICE),
+        context(["I'll only tell you once about this problem."], BlockId.FOOTER),
+    ]
+    return message(f"Breeze balance alerts need your attention: {text}", blocks)
+
+
+def fault_text(facts: Facts) -> str:
+    """What is wrong and how to fix it, in a sentence or two."""
     fault = facts.get("fault", "")
     channel = _channel(facts["channel"]) if facts.get("channel") else "the channel"
     code = fault.removeprefix("slack:")
@@ -227,12 +238,7 @@ def fault_message(facts: Facts) -> Message:
             f"My posts to {channel} fail (Slack said `{t.identifier(code)}`). "
             "Check the channel, then set the rule again."
         )
-    body = f":wrench: *Breeze balance alerts need your attention.*\n{text}"
-    blocks = [
-        section(body, BlockId.NOTICE),
-        context(["I'll only tell you once about this problem."], BlockId.FOOTER),
-    ]
-    return message(f"Breeze balance alerts need your attention: {text}", blocks)
+    return text
 
 
 def _moment(raw: str | None) -> datetime | None:
@@ -274,11 +280,9 @@ def rules_lines(watch: Watch | None) -> list[str]:
     else:
         lines.append(f"*Digest:* off. {USAGE[Subcommand.DIGEST]}")
     if watch is not None:
-        for fault in (watch.fault, watch.post_fault):
-            if fault:
-                lines.append(
-                    f":warning: *Problem:* {fault_message({'fault': fault}).text.split(': ', 1)[-1]}"
-                )
+        problems = [{"fault": watch.fault}] if watch.fault else []
+        problems += [{"fault": fault, "channel": channel} for channel, fault in watch.post_faults.items()]
+        lines += [f":warning: *Problem:* {fault_text(facts)}" for facts in problems]
         if watch.last_checked_at is not None:
             lines.append(f"_Last checked {t.slack_date(watch.last_checked_at)}._")
     return lines

@@ -58,8 +58,10 @@ def upgrade() -> None:
         sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
         sa.Column("fault", sa.String(64)),
         sa.Column("fault_notified", sa.String(64)),
-        sa.Column("post_fault", sa.String(64)),
-        sa.Column("post_fault_notified", sa.String(64)),
+        # Channels whose posts Slack refuses, and why: {"C0123ABCD": "slack:not_in_channel"} (JSON).
+        sa.Column("post_faults", sa.Text),
+        # Slack asked us to wait (ratelimited): no post to this workspace before then.
+        sa.Column("posts_hold_until", sa.DateTime(timezone=True)),
         sa.PrimaryKeyConstraint("enterprise_id", "team_id", name="watch_rules_pkey"),
     )
     op.create_index("watch_rules_due_idx", "watch_rules", ["next_check_at"])
