@@ -32,6 +32,9 @@ class CallbackId(StrEnum):
     """`callback_id`s of modals."""
 
     SET_KEY = "set_key_modal"
+    ALERT = "alert_modal"
+    NOTIFY = "notify_modal"
+    DIGEST = "digest_modal"
 
 
 class ActionId(StrEnum):
@@ -40,6 +43,16 @@ class ActionId(StrEnum):
     KEY_INPUT = "api_key_input"
     REMOVE_CONFIRM = "remove_key_confirm"
     REMOVE_CANCEL = "remove_key_cancel"
+    HOME_SET_KEY = "home_set_key"
+    HOME_ALERT = "home_alert"
+    HOME_NOTIFY = "home_notify"
+    HOME_DIGEST = "home_digest"
+    HOME_REFRESH = "home_refresh"
+    THRESHOLD = "rule_threshold_input"
+    CHANNEL = "rule_channel_input"
+    SWITCH = "rule_switch_input"
+    FREQUENCY = "rule_frequency_input"
+    TIME = "rule_time_input"
 
 
 class BlockId(StrEnum):
@@ -59,3 +72,10 @@ class BlockId(StrEnum):
     RULES = "watch_rules"
     TREND = "balance_trend"
     NOTICE = "notice"
+    HOME_ADMIN = "home_admin"
+    HOME_ACTIONS = "home_actions"
+    THRESHOLD = "rule_threshold"
+    CHANNEL = "rule_channel"
+    SWITCH = "rule_switch"
+    FREQUENCY = "rule_frequency"
+    TIME = "rule_time"

@@ -10,10 +10,11 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.errors import BotError
 from bot.logs import fields
-from bot.slack import blocks, notices
+from bot.slack import blocks
 from bot.slack.commands import Command, parse
 from bot.slack.ids import ADMIN_SUBCOMMANDS, COMMAND, Subcommand
 from bot.slack.listeners import keys
+from bot.slack.listeners.trend import trend_lines
 from bot.slack.parts import Parts
 from bot.slack.requests import CommandRequest
 
@@ -81,24 +82,6 @@ async def _reply_for(command: Command, request: CommandRequest, parts: Parts) ->
         shared_by=shared_by,
         age_seconds=answer.age_seconds,
         refresh_in_seconds=answer.refresh_in_seconds,
-        trend=await _trend(request, parts),
+        trend=await trend_lines(request.requester.workspace, parts),
     )
     return message, "ok" if answer.age_seconds is None else "ok_cached"
-
-
-async def _trend(request: CommandRequest, parts: Parts) -> list[str]:
-    """Runway and sparkline lines, when the worker has watched this workspace long enough."""
-    try:
-        trend = await parts.watch.trend(request.requester.workspace)
-    except BotError as exc:
-        log.info("command ref=%s: no trend (%s)", request.reference, exc)
-        return []
-    if trend is None:
-        return []
-    lines = []
-    runway = notices.runway_line(trend.runway)
-    if runway:
-        lines.append(f":hourglass: {runway[0].upper()}{runway[1:]}.")
-    if trend.sparkline:
-        lines.append(f"Last 7 days: `{trend.sparkline}`")
-    return lines

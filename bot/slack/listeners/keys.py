@@ -18,7 +18,7 @@ from bot.slack.auth import slack_error
 from bot.slack.blocks import Message
 from bot.slack.commands import Command
 from bot.slack.ids import RULE_SUBCOMMANDS, ActionId, BlockId, CallbackId, Subcommand
-from bot.slack.listeners import rules
+from bot.slack.listeners import home, rules
 from bot.slack.parts import Parts
 from bot.slack.requests import CommandRequest, workspace_of
 
@@ -150,7 +150,7 @@ async def _check_and_save(
     log.info(
         "set-key ref=%s workspace=%s by=%s key_id=%s saved", reference, workspace, user_id, record.key_id
     )
-    parts.tasks.spawn(_key_changed(workspace, parts), name=f"key-changed-{reference}")
+    parts.tasks.spawn(_key_changed(workspace, user_id, parts), name=f"key-changed-{reference}")
     return None, key_blocks.key_saved_message(record, balance)
 
 
@@ -182,7 +182,7 @@ async def _remove(body: dict[str, Any], parts: Parts) -> None:
                 "remove-key ref=%s workspace=%s by=%s removed=%s", reference, workspace, user_id, removed
             )
             message = key_blocks.key_removed_message(removed, user_id)
-            await _key_changed(workspace, parts)
+            await _key_changed(workspace, user_id, parts)
     except BotError as exc:
         log.warning("remove-key ref=%s failed: %s", reference, blocks.error_code(exc))
         message = blocks.error_message(exc, reference)
@@ -190,9 +190,10 @@ async def _remove(body: dict[str, Any], parts: Parts) -> None:
         await parts.replies.post(url, message, reference)
 
 
-async def _key_changed(workspace: Workspace, parts: Parts) -> None:
-    """Check the workspace's rules again at once with the new key (or none)."""
+async def _key_changed(workspace: Workspace, user: str, parts: Parts) -> None:
+    """Check the workspace's rules again at once with the new key (or none); show the admin's Home."""
     try:
         await parts.watch.key_changed(workspace)
     except BotError as exc:
         log.warning("could not reschedule the checks of %s after a key change: %s", workspace, exc)
+    await home.republish(workspace, user, parts)

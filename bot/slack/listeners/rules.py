@@ -9,6 +9,7 @@ from bot.rules import DEFAULT_DIGEST_TIME, Frequency
 from bot.slack import notices
 from bot.slack.blocks import Message
 from bot.slack.commands import AlertArgs, Command, DigestArgs, NotifyArgs
+from bot.slack.listeners import home
 from bot.slack.parts import Parts
 from bot.slack.requests import CommandRequest
 from bot.slack.text import credits
@@ -25,7 +26,7 @@ async def reply_for(command: Command, request: CommandRequest, parts: Parts) -> 
     if args.action == "show":
         return notices.rules_message(await parts.watch.watch(workspace)), "rules_shown"
     if args.action == "off":
-        return await _off(args, workspace, parts)
+        return await _off(args, workspace, request.requester.user_id, parts)
     channel = args.channel or request.requester.channel_id or ""
     problem = notices.channel_problem_message(await parts.poster.check_channel(workspace, channel), channel)
     if problem is not None:
@@ -58,11 +59,12 @@ async def reply_for(command: Command, request: CommandRequest, parts: Parts) -> 
         case _:
             return notices.usage_message("I did not understand that."), "usage"
     log.info("rules of %s changed by %s: %s", workspace, user, type(args).__name__)
+    await home.republish(workspace, user, parts)
     return notices.rules_message(await parts.watch.watch(workspace), note), "rules_set"
 
 
 async def _off(
-    args: AlertArgs | NotifyArgs | DigestArgs, workspace: Workspace, parts: Parts
+    args: AlertArgs | NotifyArgs | DigestArgs, workspace: Workspace, user: str, parts: Parts
 ) -> tuple[Message, str]:
     match args:
         case AlertArgs():
@@ -74,4 +76,5 @@ async def _off(
         case _:
             await parts.watch.clear_digest(workspace)
             note = ":wastebasket: The digest is off."
+    await home.republish(workspace, user, parts)
     return notices.rules_message(await parts.watch.watch(workspace), note), "rules_off"
