@@ -1,6 +1,14 @@
-"""`python -m bot check` and `python -m bot balance`: try the configuration for real."""
+"""`check`, `balance` and `preview` for operators: try the configuration for real, one line each.
+
+Each check is ✓ (works), ✗ (broken, with the fix) or – (not applicable here).
+"""
 
 from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import Any
 
 import httpx
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -8,14 +16,36 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import db
 from bot.breeze import BreezeClient
-from bot.config import Settings
-from bot.domain import Balance
-from bot.errors import BotError, ConfigError, NoApiKey, StorageError
+from bot.config import HINTS, Settings
+from bot.domain import Balance, Topup
+from bot.errors import BotError, ConfigError, KeyForbidden, KeyRejected, NoApiKey, StorageError
 from bot.slack import text
 from bot.slack.auth import slack_error
 from bot.slack.blocks import error_code, wording
 
-OK, FAIL, SKIP = "ok  ", "FAIL", "--  "
+OK, FAIL, SKIP = "✓", "✗", "–"
+DATABASE_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One thing tried: its name, how it went, what was found, and how to fix it."""
+
+    name: str
+    status: str  # "ok", "fail" or "skip"
+    detail: str
+    fix: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        """True when this check found a problem."""
+        return self.status == "fail"
+
+    def line(self) -> str:
+        """`✓ Database …`, `✗ Slack … — fix: …`."""
+        mark = {"ok": OK, "fail": FAIL}.get(self.status, SKIP)
+        line = f"  {mark} {self.detail}"
+        return f"{line}\n      fix: {self.fix}" if self.fix else line
 
 
 def describe(settings: Settings) -> list[str]:
@@ -51,65 +81,97 @@ def _database(settings: Settings) -> str:
         return f"(invalid: {exc})"
 
 
-async def check(settings: Settings, *, online: bool = True) -> tuple[bool, list[str]]:
-    """Validate settings, then (online) ask Slack and Breeze whether they accept the credentials."""
-    lines = ["Configuration is valid:", *describe(settings)]
+async def run_checks(settings: Settings, *, online: bool = True) -> list[Check]:
+    """The configuration (already valid, or we would not be here), then the database, Slack and Breeze."""
+    checks = [Check("configuration", "ok", f"Configuration is valid ({settings.mode})")]
     if not online:
-        return True, lines
-    database_ok, database_line = await _check_database(settings)
-    slack_ok, slack_line = await _check_slack(settings)
-    breeze_ok, breeze_line = await _check_breeze(settings)
-    lines += ["", "Live checks:", database_line, slack_line, breeze_line]
-    return database_ok and slack_ok and breeze_ok, lines
+        return checks
+    database, slack, breeze = await asyncio.gather(
+        check_database(settings), check_slack(settings), check_breeze(settings)
+    )
+    return [*checks, database, slack, breeze]
 
 
-async def _check_database(settings: Settings) -> tuple[bool, str]:
+def as_json(checks: list[Check]) -> dict[str, Any]:
+    """The checks for a script: `ok` and one object per check."""
+    return {"ok": not any(c.failed for c in checks), "checks": [asdict(c) for c in checks]}
+
+
+async def check_database(settings: Settings) -> Check:
+    """Can the database be reached, and is its schema current?"""
     try:
         database = db.parse_database_url(settings.database_url)
         engine = db.create_engine(database)
     except ConfigError as exc:
-        return False, f"  {FAIL} Database: {exc}"
+        return Check("database", "fail", f"Database: {exc}", HINTS["DATABASE_URL"])
     try:
-        current = await db.current_revision(engine)
-    except StorageError as exc:
-        return False, f"  {FAIL} Database {database.display}: {exc}"
+        async with asyncio.timeout(DATABASE_SECONDS):
+            current = await db.current_revision(engine)
+    except (StorageError, TimeoutError) as exc:
+        reason = str(exc) or f"no answer within {DATABASE_SECONDS:g} s"
+        return Check(
+            "database",
+            "fail",
+            f"Database {database.display}: {reason}",
+            "check DATABASE_URL (host, port, user, password, database name) and that the server is up",
+        )
     finally:
         await engine.dispose()
     head = db.head_revision()
     if current != head:
         state = "has no tables" if current is None else f"is at schema {current}, not {head}"
-        return False, f"  {FAIL} Database {database.display} {state}: run `python -m bot migrate`"
-    return True, f"  {OK} Database {database.display}: schema {head}, up to date"
+        return Check(
+            "database",
+            "fail",
+            f"Database {database.display} {state}: run `python -m bot migrate`",
+            "run `python -m bot migrate` (a PaaS runs it from the Procfile's release line)",
+        )
+    return Check("database", "ok", f"Database {database.display}: schema {head}, up to date")
 
 
-async def _check_slack(settings: Settings) -> tuple[bool, str]:
+async def check_slack(settings: Settings) -> Check:
+    """Does Slack accept SLACK_BOT_TOKEN (`auth.test`)?"""
     if settings.slack_client_id is not None:
-        return True, f"  {SKIP} Slack: multi-workspace mode; each installation brings its own token"
+        return Check("slack", "skip", "Slack: multi-workspace mode; each installation brings its own token")
     if settings.slack_bot_token is None:
-        return True, f"  {SKIP} Slack: no SLACK_BOT_TOKEN to check"
+        return Check("slack", "skip", "Slack: no SLACK_BOT_TOKEN to check")
     client = AsyncWebClient(base_url=settings.slack_api_base, timeout=10)
     try:
         who = await client.auth_test(token=settings.slack_bot_token.get_secret_value())
     except SlackApiError as exc:
-        return False, f"  {FAIL} Slack refused SLACK_BOT_TOKEN ({slack_error(exc)})"
-    except (SlackClientError, OSError, TimeoutError) as exc:
-        return (
-            False,
-            f"  {FAIL} Slack could not be reached at {settings.slack_api_base} ({type(exc).__name__})",
+        return Check(
+            "slack",
+            "fail",
+            f"Slack refused SLACK_BOT_TOKEN ({slack_error(exc)})",
+            f"SLACK_BOT_TOKEN: {HINTS['SLACK_BOT_TOKEN']}; reinstall the app if it was revoked",
         )
-    return True, f"  {OK} Slack: workspace {who.get('team')} ({who.get('team_id')}) as @{who.get('user')}"
+    except (SlackClientError, OSError, TimeoutError) as exc:
+        return Check(
+            "slack",
+            "fail",
+            f"Slack could not be reached at {settings.slack_api_base} ({type(exc).__name__})",
+            "check the network, or SLACK_API_URL if you set it",
+        )
+    return Check(
+        "slack", "ok", f"Slack: workspace {who.get('team')} ({who.get('team_id')}) as @{who.get('user')}"
+    )
 
 
-async def _check_breeze(settings: Settings) -> tuple[bool, str]:
+async def check_breeze(settings: Settings) -> Check:
+    """Does Breeze accept BREEZE_API_KEY (`GET /v1/balance`)?"""
     if settings.breeze_api_key is None or settings.slack_client_id is not None:
-        return True, f"  {SKIP} Breeze: no deployment-wide key; admins set one with `/breeze-balance set-key`"
+        return Check(
+            "breeze", "skip", "Breeze: no deployment-wide key; admins set one with `/breeze-balance set-key`"
+        )
     try:
         balance = await fetch_balance(settings)
     except BotError as exc:
         words = wording(exc)
-        return False, f"  {FAIL} Breeze: {words.title} (error {error_code(exc)})"
+        key_problem = isinstance(exc, KeyRejected | KeyForbidden)
+        fix = f"BREEZE_API_KEY: {HINTS['BREEZE_API_KEY']}" if key_problem else words.next_step
+        return Check("breeze", "fail", f"Breeze: {words.title} (error {error_code(exc)})", fix)
     key = f" with key id {balance.key_id}" if balance.key_id else ""
-    return True, f"  {OK} Breeze: key accepted{key}; balance {text.credits(balance.credits)}"
+    return Check("breeze", "ok", f"Breeze: key accepted{key}; balance {text.credits(balance.credits)}")
 
 
 async def fetch_balance(settings: Settings) -> Balance:
@@ -121,9 +183,9 @@ async def fetch_balance(settings: Settings) -> Balance:
         return await client.get_balance(settings.breeze_api_key)
 
 
-def balance_lines(balance: Balance) -> list[str]:
-    """The balance as plain text for a terminal."""
-    lines = [f"Balance: {text.credits(balance.credits)}"]
+def balance_lines(balance: Balance, trend: list[str] | None = None) -> list[str]:
+    """The balance as plain text for a terminal: what `/breeze-balance` says."""
+    lines = [f"Balance: {text.credits(balance.credits)}", *(trend or [])]
     for topup in balance.topups_newest_first()[:5]:
         amount = text.credits(topup.amount, signed=True) if topup.amount is not None else "amount unknown"
         when = text.utc_fallback(topup.created_at) if topup.created_at else (topup.raw_created_at or "?")
@@ -131,3 +193,32 @@ def balance_lines(balance: Balance) -> list[str]:
     if balance.key_id:
         lines.append(f"API key id: {balance.key_id}")
     return lines
+
+
+def balance_json(balance: Balance, trend: list[str] | None = None) -> dict[str, Any]:
+    """The balance for a script."""
+
+    def topup(item: Topup) -> dict[str, Any]:
+        return {
+            "topup_id": item.topup_id,
+            "amount": None if item.amount is None else str(item.amount),
+            "status": item.status.value,
+            "created_at": item.created_at.isoformat() if item.created_at else item.raw_created_at,
+        }
+
+    return {
+        "balance": str(balance.credits),
+        "topups": [topup(t) for t in balance.topups_newest_first()],
+        "key_id": balance.key_id,
+        "trend": trend or [],
+    }
+
+
+SAMPLE_BALANCE = Balance(
+    credits=Decimal("12345.678"),
+    topups=(
+        Topup("tp_sample_2", Decimal("500"), "pending", None, "2026-11-20T16:05:00Z"),
+        Topup("tp_sample_1", Decimal("1000"), "succeeded", None, "2026-11-01T09:30:00Z"),
+    ),
+    key_id="key_sample",
+)

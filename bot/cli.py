@@ -1,65 +1,97 @@
-"""Command line: `python -m bot serve|worker|migrate|rotate-keys|check|balance|manifest|new-encryption-key`.
+"""Command line (`python -m bot …`, installed as `breeze-balance …`); each subcommand has `--help`.
 
-Each subcommand has `--help`.
+serve | socket | worker | migrate | rotate-keys | new-encryption-key | check | balance | manifest | preview
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import sys
-from pathlib import Path
+from dataclasses import asdict
 
-from bot import __version__, checks, db
-from bot.config import HINTS, Settings, StorageSettings, load_settings, load_storage_settings
+from bot import __version__, db, manifest, operate
+from bot.config import (
+    HINTS,
+    Settings,
+    SetupSettings,
+    StorageSettings,
+    load_settings,
+    load_setup_settings,
+    load_storage_settings,
+    problems,
+)
 from bot.crypto import key_file_for, load_cipher, new_key
 from bot.deps import open_deps
-from bot.errors import BotError, ConfigError, StorageError
+from bot.errors import ConfigError, StorageError
 from bot.logs import configure_logging
-from bot.slack.blocks import error_code, wording
 from bot.store import KeyStore
 from bot.worker import run_until_signalled
 
+log = logging.getLogger(__name__)
+
 GRACEFUL_CONNECTION_SECONDS = 5
-MANIFEST_PLACEHOLDER = "https://breeze-balance.example.com"
+MANIFEST_PLACEHOLDER = manifest.PLACEHOLDER
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one subcommand; configuration problems print one clear message and exit 2."""
+    """Run one subcommand: 0 ok, 1 a check failed, 2 bad usage or configuration (one clear message)."""
     args = _parser().parse_args(argv)
     try:
-        if args.command == "manifest":
-            return _manifest(args.url)
-        if args.command == "new-encryption-key":
-            print(new_key())
-            return 0
-        if args.command in ("migrate", "rotate-keys"):
-            storage = load_storage_settings()
-            configure_logging(logging.INFO, tuple(storage.encryption_keys))
-            return _migrate(storage) if args.command == "migrate" else asyncio.run(_rotate(storage))
-        settings = load_settings()
-        configure_logging(settings.log_level_number, settings.secret_values(), settings.log_format)
-        if args.command == "balance":
-            return asyncio.run(_balance(settings))
-        if args.command == "check":
-            return asyncio.run(_check(settings, online=not args.offline))
-        if args.command == "worker":
-            return asyncio.run(_worker(settings, once=args.once))
-        return _serve(settings, migrate=args.migrate, worker=args.worker)
+        return _run(args)
     except ConfigError as exc:
-        doing = "start" if args.command == "serve" else f"run `{args.command}`"
+        if getattr(args, "json", False):
+            print(json.dumps({"ok": False, "error": "configuration", "message": str(exc)}, indent=2))
+            return 2
+        doing = "start" if args.command in ("serve", "socket", "worker") else f"run `{args.command}`"
         print(f"Breeze Balance cannot {doing}:\n{_indent(str(exc))}", file=sys.stderr)
         print("Set these in the environment or in a .env file (see .env.example).", file=sys.stderr)
         return 2
 
 
+def _run(args: argparse.Namespace) -> int:
+    command = args.command
+    if command == "new-encryption-key":
+        print(new_key())
+        return 0
+    if command in ("migrate", "rotate-keys", "manifest"):
+        storage = load_storage_settings()
+        configure_logging(logging.INFO, tuple(storage.encryption_keys))
+        if command == "manifest":
+            return operate.print_manifest(
+                storage, args.url_option or args.url, socket=args.socket, as_json=args.json
+            )
+        return _migrate(storage) if command == "migrate" else asyncio.run(_rotate(storage))
+    if command == "serve" and not args.strict:
+        setup = _setup_settings()
+        if setup is not None:
+            return _serve_setup(*setup)
+    settings = load_settings()
+    configure_logging(settings.log_level_number, settings.secret_values(), settings.log_format)
+    if command == "balance":
+        return asyncio.run(operate.balance(settings, team=args.team, as_json=args.json))
+    if command == "preview":
+        return asyncio.run(operate.preview(settings, team=args.team, as_json=args.json))
+    if command == "check":
+        return asyncio.run(operate.check(settings, online=not args.offline, as_json=args.json))
+    if command == "worker":
+        return asyncio.run(_worker(settings, once=args.once, as_json=args.json))
+    if command == "socket":
+        return _socket(settings, migrate=args.migrate, worker=args.worker)
+    return _serve(settings, migrate=args.migrate, worker=args.worker)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bot", description="Breeze Balance for Slack")
+    parser = argparse.ArgumentParser(
+        prog="breeze-balance",
+        description="Breeze Balance for Slack. Exit codes: 0 ok, 1 a check failed, 2 bad usage or settings.",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command")
-    serve = sub.add_parser("serve", help="serve Slack's requests over HTTP (the default)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = sub.add_parser("serve", help="serve Slack's requests over HTTP on $PORT (the default)")
     serve.add_argument(
         "--migrate", action="store_true", help="migrate the database first (as AUTO_MIGRATE=true does)"
     )
@@ -68,28 +100,95 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also run the alert checks in this process (as RUN_WORKER=true does; `make run` uses it)",
     )
+    serve.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit (status 2) when a needed setting is missing, instead of serving the setup page",
+    )
+    socket = sub.add_parser(
+        "socket", help="answer Slack over Socket Mode (SLACK_APP_TOKEN; no public URL), /healthz on $PORT"
+    )
+    socket.add_argument("--migrate", action="store_true", help="migrate the database first")
+    socket.add_argument("--worker", action="store_true", help="also run the alert checks in this process")
     worker = sub.add_parser(
         "worker", help="check alert rules every ALERT_INTERVAL_SECONDS and post alerts, notices and digests"
     )
     worker.add_argument(
         "--once", action="store_true", help="check every watched workspace once, then exit (for schedulers)"
     )
+    _json_flag(worker, "with --once, print what the pass did as JSON")
     sub.add_parser("migrate", help="create or upgrade the database schema (the Procfile's release phase)")
     sub.add_parser(
         "rotate-keys", help="re-encrypt every stored secret with the first BREEZE_ENCRYPTION_KEYS key"
     )
     sub.add_parser("new-encryption-key", help="print a new random key for BREEZE_ENCRYPTION_KEYS")
-    check = sub.add_parser("check", help="validate the configuration, then try it with Slack and Breeze")
+    check = sub.add_parser(
+        "check", help="validate the configuration, then try the database, Slack and Breeze: one ✓/✗ line each"
+    )
     check.add_argument("--offline", action="store_true", help="only validate; call neither Slack nor Breeze")
-    sub.add_parser("balance", help="fetch the balance with BREEZE_API_KEY and print it")
-    manifest = sub.add_parser("manifest", help="print manifest.yaml with your public URL filled in")
-    manifest.add_argument("url", help="the public https:// base URL of this app")
-    parser.set_defaults(command="serve", migrate=False, worker=False)
+    _json_flag(check, "print the checks as JSON")
+    balance = sub.add_parser("balance", help="print the answer /breeze-balance gives")
+    balance.add_argument("--team", help="the workspace (team id, T0123…) whose stored key to use")
+    _json_flag(balance, "print the balance as JSON")
+    manifest = sub.add_parser("manifest", help="print the Slack app manifest with its URLs filled in")
+    manifest.add_argument("url", nargs="?", help="the public https:// base URL of this app (or PUBLIC_URL)")
+    manifest.add_argument("--url", dest="url_option", metavar="URL", help="the same, as an option")
+    manifest.add_argument("--socket", action="store_true", help="the Socket Mode manifest (no request URLs)")
+    _json_flag(manifest, "print the manifest and the create-app link as JSON")
+    preview = sub.add_parser(
+        "preview", help="a Block Kit Builder link showing the reply to the current balance as Slack would"
+    )
+    preview.add_argument("--team", help="the workspace (team id) whose stored key to use")
+    _json_flag(preview, "print the link as JSON")
+    parser.set_defaults(command="serve", migrate=False, worker=False, strict=False, json=False)
     return parser
+
+
+def _json_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--json", action="store_true", help=what)
 
 
 def _indent(text: str) -> str:
     return "\n".join(f"  - {line}" for line in text.splitlines())
+
+
+def _setup_settings() -> tuple[SetupSettings, list[str]] | None:
+    """Setup mode's settings and what is missing, when only missing pieces stop the app."""
+    try:
+        load_settings()
+    except ConfigError:
+        setup = load_setup_settings()  # None: a value that is set is malformed; load_settings says which
+        found = problems(setup) if setup is not None else []
+        return (setup, found) if setup is not None and found else None
+    return None
+
+
+def _serve_setup(setup: SetupSettings, missing: list[str]) -> int:
+    import uvicorn
+
+    from bot.setup import SetupApp
+
+    configure_logging(setup.log_level_number, setup.secret_values(), setup.log_format)
+    names = ", ".join(SetupApp(setup, missing).missing) or "see the page"
+    log.warning(
+        "Breeze Balance is not set up yet (missing: %s): open http://localhost:%d/ for the steps; "
+        "Slack's requests get 503 until then",
+        names,
+        setup.port,
+    )
+    uvicorn.run(
+        SetupApp(setup, missing),
+        host=setup.host,
+        port=setup.port,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        proxy_headers=True,
+        forwarded_allow_ips="*",
+        timeout_graceful_shutdown=GRACEFUL_CONNECTION_SECONDS,
+    )
+    return 0
 
 
 def _serve(settings: Settings, *, migrate: bool, worker: bool) -> int:
@@ -119,6 +218,30 @@ def _serve(settings: Settings, *, migrate: bool, worker: bool) -> int:
     return 0
 
 
+def _socket(settings: Settings, *, migrate: bool, worker: bool) -> int:
+    import uvicorn
+
+    from bot.web import BreezeBalanceApp
+
+    if settings.slack_app_token is None:
+        raise ConfigError(f"SLACK_APP_TOKEN is not set; {HINTS['SLACK_APP_TOKEN']}.")
+    asyncio.run(_prepare_database(settings, migrate=migrate or settings.auto_migrate))
+    changes = {"auto_migrate": settings.auto_migrate or migrate, "run_worker": settings.run_worker or worker}
+    app = BreezeBalanceApp(settings.model_copy(update=changes), socket=True)
+    # One process holds the Socket Mode connection; $PORT serves /healthz (and the status page).
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=GRACEFUL_CONNECTION_SECONDS,
+    )
+    return 0
+
+
 async def _prepare_database(settings: Settings, *, migrate: bool) -> None:
     database = db.parse_database_url(settings.database_url)
     engine = db.create_engine(database)
@@ -135,7 +258,7 @@ async def _prepare_database(settings: Settings, *, migrate: bool) -> None:
         await engine.dispose()
 
 
-async def _worker(settings: Settings, *, once: bool) -> int:
+async def _worker(settings: Settings, *, once: bool, as_json: bool = False) -> int:
     if settings.slack_client_id is None and settings.slack_bot_token is None:
         raise ConfigError(
             f"SLACK_BOT_TOKEN is not set; the worker posts alerts, notices and digests with it; "
@@ -159,6 +282,9 @@ async def _worker(settings: Settings, *, once: bool) -> int:
     finally:
         if lock is not None:
             lock.release()
+    if as_json:
+        print(json.dumps({"ok": report.ok, **asdict(report)}, indent=2))
+        return 0 if report.ok else 1
     print(f"Checked {report.checked} workspace(s), {report.failed} failed; {report.posted} post(s) sent.")
     for problem in report.problems:
         print(f"  - {problem}", file=sys.stderr)
@@ -206,33 +332,4 @@ async def _rotate(storage: StorageSettings) -> int:
         for item in report.unreadable:
             print(f"  - {item}", file=sys.stderr)
         return 1
-    return 0
-
-
-async def _balance(settings: Settings) -> int:
-    try:
-        balance = await checks.fetch_balance(settings)
-    except BotError as exc:
-        words = wording(exc)
-        print(f"{words.title} {words.next_step} (error {error_code(exc)})", file=sys.stderr)
-        return 1
-    print("\n".join(checks.balance_lines(balance)))
-    return 0
-
-
-async def _check(settings: Settings, online: bool) -> int:
-    ok, lines = await checks.check(settings, online=online)
-    print("\n".join(lines))
-    if not ok:
-        print("\nFix what FAIL says, then run the check again.", file=sys.stderr)
-    return 0 if ok else 1
-
-
-def _manifest(url: str) -> int:
-    base = url.rstrip("/")
-    if not base.startswith("https://"):
-        print("The URL must start with https:// (Slack only calls https URLs).", file=sys.stderr)
-        return 2
-    source = Path(__file__).resolve().parent.parent / "manifest.yaml"
-    print(source.read_text(encoding="utf-8").replace(MANIFEST_PLACEHOLDER, base), end="")
     return 0

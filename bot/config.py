@@ -55,6 +55,11 @@ HINTS: dict[str, str] = {
     "AUTO_MIGRATE": "true to migrate the database when the web process starts, false (the default) not to",
     "ALERT_INTERVAL_SECONDS": "seconds between two checks of a workspace's alert rules (1 to 86400)",
     "RUN_WORKER": "true to run the alert checks inside the web process too (what `make run` does)",
+    "PUBLIC_URL": "the app's public https base URL, e.g. https://breeze-balance.acme.dev (for the manifest)",
+    "SLACK_APP_TOKEN": (
+        "Socket Mode only: https://api.slack.com/apps -> your app -> Basic Information -> App-Level "
+        "Tokens -> Generate (scope connections:write); it starts with xapp-"
+    ),
 }
 
 MULTI_WORKSPACE = "multi-workspace"
@@ -76,6 +81,17 @@ class StorageSettings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     breeze_encryption_keys: SecretStr | None = None
     auto_migrate: bool = False
+    public_url: str | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        url = value.strip().rstrip("/")
+        if not url.startswith(("https://", "http://")) or "://" not in url or not url.split("://", 1)[1]:
+            raise ValueError("must be the app's public base URL, like https://breeze-balance.acme.dev")
+        return url
 
     @field_validator("breeze_encryption_keys")
     @classmethod
@@ -118,10 +134,23 @@ class Settings(StorageSettings):
     breeze_admin_user_ids: str = ""
     alert_interval_seconds: float = Field(default=300.0, ge=1, le=86_400)
     run_worker: bool = False
+    slack_app_token: SecretStr | None = None
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        token = value.get_secret_value().strip()
+        if not token.startswith("xapp-"):
+            raise ValueError("must be an app-level token starting with xapp-")
+        return SecretStr(token)
 
     @field_validator("slack_signing_secret")
     @classmethod
-    def _signing_secret_is_one_word(cls, value: SecretStr) -> SecretStr:
+    def _signing_secret_is_one_word(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:  # only SetupSettings lets it be missing
+            return None
         secret = value.get_secret_value().strip()
         if not secret or any(ch.isspace() for ch in secret):
             raise ValueError("must be a single word with no spaces")
@@ -206,6 +235,7 @@ class Settings(StorageSettings):
             self.slack_bot_token,
             self.breeze_api_key,
             self.slack_client_secret,
+            self.slack_app_token,
         )
         values = [s.get_secret_value() for s in secrets if s is not None]
         return (*values, *self.encryption_keys)
@@ -233,6 +263,33 @@ def load_settings(**overrides: Any) -> Settings:
     _check_mode(settings)
     _check_encryption(settings)
     return settings
+
+
+class SetupSettings(Settings):
+    """What setup mode can read while Slack's credentials are still missing."""
+
+    slack_signing_secret: SecretStr | None = None  # type: ignore[assignment]
+
+
+def load_setup_settings() -> SetupSettings | None:
+    """The settings as far as they go, for the setup page; None when a value that is set is malformed."""
+    try:
+        return SetupSettings()
+    except ValidationError:
+        return None
+
+
+def problems(settings: Settings) -> list[str]:
+    """What stops the app from running with these settings, one line each (empty: nothing)."""
+    found = []
+    if settings.slack_signing_secret is None:
+        found.append(f"SLACK_SIGNING_SECRET is not set; {HINTS['SLACK_SIGNING_SECRET']}.")
+    for check in (_check_mode, _check_encryption):
+        try:
+            check(settings)
+        except ConfigError as exc:
+            found.append(str(exc))
+    return found
 
 
 def _check_encryption(settings: StorageSettings) -> None:

@@ -22,6 +22,7 @@ from bot.breeze import BreezeClient
 from bot.config import Settings
 from bot.crypto import Cipher, key_file_for, load_cipher
 from bot.errors import BotError
+from bot.manifest import BOT_SCOPES
 from bot.services import BalanceCache, BalanceService, KeyService, RefreshLimiter, WorkspaceKeys
 from bot.slack.admins import Admins, BotTokens
 from bot.slack.app import Authorize, build_app
@@ -41,16 +42,6 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = f"breeze-balance-slack/{__version__}"
 SHUTDOWN_GRACE_SECONDS = 25.0
-# What the app asks Slack for when a workspace installs it (manifest.yaml says the same).
-BOT_SCOPES = (
-    "commands",
-    "users:read",
-    "chat:write",
-    "chat:write.public",
-    "im:write",
-    "channels:read",
-    "groups:read",
-)
 OAUTH_STATE_SECONDS = 600
 # How long a worker reuses a workspace's decrypted key (set-key and remove-key in the same
 # worker take effect at once; other workers see them within this time).

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+import time
 from contextlib import AsyncExitStack
 from typing import Any
 from urllib.parse import parse_qsl
@@ -14,35 +13,33 @@ from urllib.parse import parse_qsl
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from bot import __version__, db
-from bot.config import Settings, load_settings
+from bot import __version__, asgi, db, pages
+from bot.asgi import Receive, Scope, Send
+from bot.config import HINTS, Settings, load_settings
 from bot.deps import Deps, open_deps
-from bot.errors import ConfigError
+from bot.errors import BotError, ConfigError
 from bot.logs import configure_logging
+from bot.routes import EVENTS_PATH, HEALTH_PATH, HOME_PATH, INSTALL_PATH, OAUTH_REDIRECT_PATH
+from bot.slack.blocks import wording
 from bot.worker import STOP_GRACE_SECONDS
 
 log = logging.getLogger(__name__)
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-
-EVENTS_PATH = "/slack/events"
-INSTALL_PATH = "/slack/install"
-OAUTH_REDIRECT_PATH = "/slack/oauth_redirect"
-HEALTH_PATH = "/healthz"
 MAX_BODY_BYTES = 1024 * 1024  # Slack's payloads are a few KiB; refuse anything far larger.
+PROBE_SECONDS = 60.0  # the status page asks Breeze at most this often
 
 
 class BreezeBalanceApp:
     """The whole HTTP surface; opens its dependencies in the ASGI lifespan."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, socket: bool = False) -> None:
         self.settings = settings
+        self.socket = socket
+        self._socket: Any = None
         self.deps: Deps | None = None
         self._stack = AsyncExitStack()
         self._worker: asyncio.Task[None] | None = None
+        self._breeze_probe: tuple[pages.Probe, float] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -55,16 +52,22 @@ class BreezeBalanceApp:
         deps = await self._stack.enter_async_context(open_deps(self.settings))
         if deps.authorizer is not None:
             await deps.authorizer.warm()
+        if self.socket:
+            self._socket = await _connect_socket_mode(deps, self.settings)
         self.deps = deps
         if self.settings.run_worker:
             self._worker = asyncio.create_task(_embedded_worker(deps), name="embedded-worker")
-        log.info("Breeze Balance %s ready (%s) on %s", __version__, self.settings.mode, EVENTS_PATH)
+        where = "over Socket Mode" if self.socket else f"on {EVENTS_PATH}"
+        log.info("Breeze Balance %s ready (%s) %s", __version__, self.settings.mode, where)
         if deps.oauth is not None:
             log.info("workspaces install the app from %s", INSTALL_PATH)
 
     async def shutdown(self) -> None:
         """Stop the checks, finish replies in flight, then close everything."""
         deps, self.deps = self.deps, None
+        if self._socket is not None:
+            await self._socket.close_async()
+            self._socket = None
         if self._worker is not None and deps is not None:
             deps.worker.stopping.set()
             done, _ = await asyncio.wait({self._worker}, timeout=STOP_GRACE_SECONDS)
@@ -93,41 +96,85 @@ class BreezeBalanceApp:
         path, method = scope["path"], scope["method"]
         if path == HEALTH_PATH:
             if method not in ("GET", "HEAD"):
-                await _json(send, 405, {"error": "method not allowed"}, allow="GET, HEAD")
+                await asgi.send_json(send, 405, {"error": "method not allowed"}, allow="GET, HEAD")
                 return
             await self._health(send)
         elif path == EVENTS_PATH:
             if method != "POST":
-                await _json(send, 405, {"error": "method not allowed"}, allow="POST")
+                await asgi.send_json(send, 405, {"error": "method not allowed"}, allow="POST")
                 return
             await self._slack(scope, receive, send)
+        elif path == HOME_PATH:
+            if method not in ("GET", "HEAD"):
+                await asgi.send_json(send, 405, {"error": "method not allowed"}, allow="GET, HEAD")
+                return
+            await self._status_page(scope, send)
         elif path in (INSTALL_PATH, OAUTH_REDIRECT_PATH):
             if method not in ("GET", "HEAD"):
-                await _json(send, 405, {"error": "method not allowed"}, allow="GET")
+                await asgi.send_json(send, 405, {"error": "method not allowed"}, allow="GET")
                 return
             await self._oauth(scope, path, send)
         else:
-            await _json(send, 404, {"error": "not found"})
+            await asgi.send_json(send, 404, {"error": "not found"})
 
     async def _health(self, send: Send) -> None:
         deps = self.deps
         if deps is None:
-            await _json(send, 503, {"status": "starting"})
+            await asgi.send_json(send, 503, {"status": "starting"})
             return
         health: dict[str, Any] = {"status": "ok", "version": __version__, "mode": self.settings.mode}
         if deps.authorizer is not None:
             health["workspace"] = deps.authorizer.team_id
             health["breeze_key_configured"] = self.settings.breeze_api_key is not None
         health["replies_in_flight"] = len(deps.tasks)
-        await _json(send, 200, health)
+        await asgi.send_json(send, 200, health)
+
+    async def _status_page(self, scope: Scope, send: Send) -> None:
+        deps = self.deps
+        if deps is None:
+            await asgi.send_json(send, 503, {"status": "starting"})
+            return
+        base = pages.base_url(
+            self.settings, asgi.header(scope, "host"), asgi.header(scope, "x-forwarded-proto")
+        )
+        probes = [pages.Probe("Database", "ok", "reachable, schema up to date"), self._slack_probe(deps)]
+        probes.append(await self._probe_breeze(deps))
+        await asgi.send_html(send, 200, pages.status_page(self.settings, base, probes))
+
+    def _slack_probe(self, deps: Deps) -> pages.Probe:
+        if deps.authorizer is None:
+            return pages.Probe("Slack", "skip", "many workspaces: each installation brings its own token")
+        if self.settings.slack_bot_token is None:
+            return pages.Probe("Slack", "skip", "no SLACK_BOT_TOKEN: admin commands and alerts are off")
+        if deps.authorizer.team_id is None:
+            return pages.Probe("Slack", "fail", "auth.test has not answered yet; retried in the background")
+        return pages.Probe("Slack", "ok", f"bot token accepted in workspace {deps.authorizer.team_id}")
+
+    async def _probe_breeze(self, deps: Deps) -> pages.Probe:
+        key = self.settings.breeze_api_key if deps.authorizer is not None else None
+        if key is None:
+            return pages.Probe(
+                "Breeze", "skip", "no BREEZE_API_KEY: admins set each workspace's key in Slack"
+            )
+        cached = self._breeze_probe
+        if cached is not None and time.monotonic() - cached[1] < PROBE_SECONDS:
+            return cached[0]
+        try:
+            await deps.breeze.get_balance(key)
+        except BotError as exc:
+            probe = pages.Probe("Breeze", "fail", f"BREEZE_API_KEY: {wording(exc).title}")
+        else:
+            probe = pages.Probe("Breeze", "ok", "BREEZE_API_KEY accepted")
+        self._breeze_probe = (probe, time.monotonic())
+        return probe
 
     async def _oauth(self, scope: Scope, path: str, send: Send) -> None:
         deps = self.deps
         if deps is None:
-            await _json(send, 503, {"error": "starting"})
+            await asgi.send_json(send, 503, {"error": "starting"})
             return
         if deps.oauth is None:
-            await _json(
+            await asgi.send_json(
                 send,
                 404,
                 {"error": "installs need SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (multi-workspace mode)"},
@@ -136,7 +183,7 @@ class BreezeBalanceApp:
         request = AsyncBoltRequest(
             body="",
             query=scope.get("query_string", b"").decode("latin-1"),
-            headers=_headers(scope),
+            headers=asgi.headers(scope),
         )
         if path == INSTALL_PATH:
             response = await deps.oauth.handle_installation(request)
@@ -147,22 +194,22 @@ class BreezeBalanceApp:
     async def _slack(self, scope: Scope, receive: Receive, send: Send) -> None:
         deps = self.deps
         if deps is None:
-            await _json(send, 503, {"error": "starting"})
+            await asgi.send_json(send, 503, {"error": "starting"})
             return
-        body = await _read_body(receive, MAX_BODY_BYTES)
+        body = await asgi.read_body(receive, MAX_BODY_BYTES)
         if body is None:
-            await _json(send, 413, {"error": "request body too large"})
+            await asgi.send_json(send, 413, {"error": "request body too large"})
             return
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
-            await _json(send, 400, {"error": "request body is not UTF-8"})
+            await asgi.send_json(send, 400, {"error": "request body is not UTF-8"})
             return
-        headers = _headers(scope)
+        headers = asgi.headers(scope)
         timestamp = headers.get("x-slack-request-timestamp")
         if timestamp is not None and not str(timestamp).isdigit():
             # slack_sdk's verifier raises on a non-numeric timestamp; refuse it as unsigned.
-            await _json(send, 401, {"error": "invalid request"})
+            await asgi.send_json(send, 401, {"error": "invalid request"})
             return
         request = AsyncBoltRequest(
             body=text,
@@ -170,6 +217,30 @@ class BreezeBalanceApp:
             headers=headers,
         )
         await _send_bolt(send, await deps.bolt.async_dispatch(request))
+
+
+async def _connect_socket_mode(deps: Deps, settings: Settings) -> Any:
+    """Connect the Bolt app to Slack over Socket Mode; a refused app token stops start-up clearly."""
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+    from slack_sdk.errors import SlackApiError, SlackClientError
+
+    from bot.slack.auth import slack_error
+
+    if settings.slack_app_token is None:
+        raise ConfigError(f"SLACK_APP_TOKEN is not set; {HINTS['SLACK_APP_TOKEN']}.")
+    handler = AsyncSocketModeHandler(
+        deps.bolt, settings.slack_app_token.get_secret_value(), web_client=deps.bolt.client
+    )
+    try:
+        await handler.connect_async()  # type: ignore[no-untyped-call]
+    except SlackApiError as exc:
+        raise ConfigError(
+            f"SLACK_APP_TOKEN was refused by Slack ({slack_error(exc)}); {HINTS['SLACK_APP_TOKEN']}."
+        ) from None
+    except (SlackClientError, OSError) as exc:
+        raise ConfigError(f"could not connect to Slack over Socket Mode: {type(exc).__name__}") from None
+    log.info("connected to Slack over Socket Mode")
+    return handler
 
 
 async def _embedded_worker(deps: Deps) -> None:
@@ -202,38 +273,6 @@ async def _send_bolt(send: Send, response: BoltResponse) -> None:
     payload = response.body.encode("utf-8") if isinstance(response.body, str) else response.body
     await send({"type": "http.response.start", "status": response.status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": payload})
-
-
-def _headers(scope: Scope) -> dict[str, str | Sequence[str]]:
-    headers: dict[str, list[str]] = {}
-    for raw_name, raw_value in scope["headers"]:
-        headers.setdefault(raw_name.decode("latin-1").lower(), []).append(raw_value.decode("latin-1"))
-    return {name: values[0] if len(values) == 1 else values for name, values in headers.items()}
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return b"".join(chunks)
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-async def _json(send: Send, status: int, data: dict[str, Any], allow: str | None = None) -> None:
-    body = json.dumps(data).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if allow:
-        headers.append((b"allow", allow.encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 def create_app(settings: Settings | None = None) -> BreezeBalanceApp:

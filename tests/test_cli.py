@@ -40,8 +40,8 @@ def run_bot(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedP
     )
 
 
-def test_missing_settings_stop_start_up_with_one_clear_message(tmp_path: Path) -> None:
-    result = run_bot("serve", env=base_env(), cwd=tmp_path)
+def test_missing_settings_stop_a_strict_start_up_with_one_clear_message(tmp_path: Path) -> None:
+    result = run_bot("serve", "--strict", env=base_env(), cwd=tmp_path)
 
     assert result.returncode == 2
     assert "SLACK_SIGNING_SECRET is not set" in result.stderr
@@ -77,11 +77,11 @@ def test_check_tries_slack_and_breeze_without_showing_secrets(
     assert "Configuration is valid" in result.stdout
     assert "mode                    single-workspace" in result.stdout
     assert (
-        f"ok   Database sqlite+aiosqlite:///breeze-balance.db: schema {db.head_revision()}, up to date"
+        f"✓ Database sqlite+aiosqlite:///breeze-balance.db: schema {db.head_revision()}, up to date"
         in result.stdout
     )
-    assert "Slack: workspace Acme (T0001)" in result.stdout
-    assert "Breeze: key accepted with key id key_abc123; balance 1,234,567.891 credits" in result.stdout
+    assert "✓ Slack: workspace Acme (T0001)" in result.stdout
+    assert "✓ Breeze: key accepted with key id key_abc123; balance 1,234,567.891 credits" in result.stdout
     for secret in (SIGNING_SECRET, BOT_TOKEN, API_KEY):
         assert secret not in result.stdout + result.stderr
     assert breeze.received()[0].headers["xi-api-key"] == API_KEY
@@ -97,12 +97,12 @@ def test_check_says_which_credential_fails(tmp_path: Path, breeze: FakeServer, s
     result = run_bot("check", env=check_env(breeze, slack_api), cwd=tmp_path)
 
     assert result.returncode == 1
-    assert (
-        "FAIL Database sqlite+aiosqlite:///breeze-balance.db has no tables: run `python -m bot migrate`"
-        in (result.stdout)
+    assert "✗ Database sqlite+aiosqlite:///breeze-balance.db has no tables: run `python -m bot migrate`" in (
+        result.stdout
     )
-    assert "FAIL Slack refused SLACK_BOT_TOKEN (invalid_auth)" in result.stdout
-    assert "FAIL Breeze: Breeze did not accept the API key. (error AUTH_INVALID_SESSION)" in result.stdout
+    assert "✗ Slack refused SLACK_BOT_TOKEN (invalid_auth)" in result.stdout
+    assert "✗ Breeze: Breeze did not accept the API key. (error AUTH_INVALID_SESSION)" in result.stdout
+    assert result.stdout.count("fix: ") == 3  # each ✗ says how to fix it
 
 
 def test_check_offline_calls_nothing(tmp_path: Path, breeze: FakeServer, slack_api: FakeServer) -> None:
