@@ -65,3 +65,9 @@ def header(scope: Scope, name: str) -> str | None:
         if raw_name.lower() == wanted:
             return str(raw_value.decode("latin-1"))
     return None
+
+
+def forwarded_host(scope: Scope) -> str | None:
+    """The host the client asked for: a proxy's `X-Forwarded-Host`, else `Host`."""
+    forwarded = header(scope, "x-forwarded-host")
+    return forwarded.split(",")[0].strip() if forwarded else header(scope, "host")

@@ -59,7 +59,7 @@ class SetupApp:
                 send, 200, {"status": "setup", "version": __version__, "missing": self.missing}
             )
         elif path == HOME_PATH and method in ("GET", "HEAD"):
-            host, proto = asgi.header(scope, "host"), asgi.header(scope, "x-forwarded-proto")
+            host, proto = asgi.forwarded_host(scope), asgi.header(scope, "x-forwarded-proto")
             base = pages.base_url(self.settings, host, proto)
             await asgi.send_html(send, 200, pages.setup_page(self.settings, base, self.problems))
         elif path == HOME_PATH:

@@ -135,7 +135,7 @@ class BreezeBalanceApp:
             await asgi.send_json(send, 503, {"status": "starting"})
             return
         base = pages.base_url(
-            self.settings, asgi.header(scope, "host"), asgi.header(scope, "x-forwarded-proto")
+            self.settings, asgi.forwarded_host(scope), asgi.header(scope, "x-forwarded-proto")
         )
         probes = [pages.Probe("Database", "ok", "reachable, schema up to date"), self._slack_probe(deps)]
         probes.append(await self._probe_breeze(deps))
