@@ -276,12 +276,17 @@ async def _worker(settings: Settings, *, once: bool, as_json: bool = False) -> i
     try:
         async with open_deps(settings) as deps:
             if not once:
-                await run_until_signalled(deps.worker)
+                await run_until_signalled(deps.worker, deps.worker.run_forever())
                 return 0
-            report = await deps.worker.run_pass(everything=True)
+            report = await run_until_signalled(deps.worker, deps.worker.run_pass(everything=True))
     finally:
         if lock is not None:
             lock.release()
+    if report is None:
+        print(
+            "Stopped before the checks in hand finished; they are checked on the next run.", file=sys.stderr
+        )
+        return 1
     if as_json:
         print(json.dumps({"ok": report.ok, **asdict(report)}, indent=2))
         return 0 if report.ok else 1

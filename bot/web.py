@@ -228,10 +228,11 @@ async def _connect_socket_mode(deps: Deps, settings: Settings) -> Any:
 
     if settings.slack_app_token is None:
         raise ConfigError(f"SLACK_APP_TOKEN is not set; {HINTS['SLACK_APP_TOKEN']}.")
-    handler = AsyncSocketModeHandler(
-        deps.bolt, settings.slack_app_token.get_secret_value(), web_client=deps.bolt.client
-    )
+    token = settings.slack_app_token.get_secret_value()
+    handler = AsyncSocketModeHandler(deps.bolt, token, web_client=deps.bolt.client)
     try:
+        # The client retries a refused token forever; ask once ourselves, so it stops start-up clearly.
+        await deps.bolt.client.apps_connections_open(app_token=token)
         await handler.connect_async()  # type: ignore[no-untyped-call]
     except SlackApiError as exc:
         raise ConfigError(

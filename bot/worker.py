@@ -12,7 +12,9 @@ import contextlib
 import logging
 import signal
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from bot.errors import BotError
 from bot.rules import Watch
@@ -20,6 +22,8 @@ from bot.slack.delivery import Deliverer
 from bot.watching import WatchService
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 PARALLEL_CHECKS = 8
 # On SIGTERM: what is in hand gets this long to finish and be recorded; the rest is given back.
@@ -148,12 +152,15 @@ class Worker:
             log.info("pruned %d old sample(s) and post(s)", removed)
 
 
-async def run_until_signalled(worker: Worker) -> None:
-    """Run the worker; on SIGTERM or SIGINT finish what is in hand (up to 8 s) and return."""
+async def run_until_signalled(worker: Worker, work: Coroutine[Any, Any, T]) -> T | None:
+    """Run `work` (passes of `worker`); on SIGTERM or SIGINT finish what is in hand (up to 8 s).
+
+    Returns what `work` returned, or None when it had to be cut short.
+    """
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, worker.stopping.set)
-    task = asyncio.create_task(worker.run_forever(), name="worker")
+    task = asyncio.create_task(work, name="worker")
     stop = asyncio.create_task(worker.stopping.wait())
     await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
     if not task.done():
@@ -164,5 +171,6 @@ async def run_until_signalled(worker: Worker) -> None:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
     stop.cancel()
-    if task.done() and not task.cancelled() and task.exception() is not None:
-        raise task.exception()  # type: ignore[misc]
+    if task.cancelled():
+        return None
+    return task.result()

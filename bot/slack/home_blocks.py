@@ -40,6 +40,7 @@ def home_view(
     admin: bool,
     record: KeyRecord | None = None,
     watch: Watch | None = None,
+    environment_key: bool = False,
 ) -> dict[str, Any]:
     """The Home tab for one person: the balance for all, the key and the rules for admins."""
     body: list[Block] = [header("Breeze balance", BlockId.HEADER)]
@@ -50,15 +51,20 @@ def home_view(
         words = wording(problem)
         body.append(section(f":warning: *{words.title}*\n{words.next_step}", BlockId.ERROR))
     if admin:
-        body += _admin_blocks(record, watch)
+        body += _admin_blocks(record, watch, environment_key)
     body.append(
         context([f"Type `{COMMAND}` anywhere for the same answer, or `{COMMAND} help`."], BlockId.FOOTER)
     )
     return {"type": "home", "blocks": body[:MAX_HOME_BLOCKS]}
 
 
-def _admin_blocks(record: KeyRecord | None, watch: Watch | None) -> list[Block]:
-    key = f"*Key:* {describe_key(record)}" if record is not None else "*Key:* none stored for this workspace."
+def _admin_blocks(record: KeyRecord | None, watch: Watch | None, environment_key: bool) -> list[Block]:
+    if record is not None:
+        key = f"*Key:* {describe_key(record)}"
+    elif environment_key:
+        key = "*Key:* the one the app was deployed with (BREEZE_API_KEY); `Set the key` stores one for here."
+    else:
+        key = "*Key:* none yet. `Set the key` stores one, checked with Breeze."
     lines = [key, *notices.rules_lines(watch)]
     return [
         {"type": "divider"},

@@ -321,3 +321,17 @@ def channel_problem_message(check: ChannelCheck, channel: str) -> Message | None
         case _:
             return None
     return message(text, [section(f":no_entry: {text}", BlockId.ERROR)])
+
+
+def channel_problem_in_form(check: ChannelCheck) -> str | None:
+    """The same, short enough for a form's inline error (150 characters)."""
+    match check.state:
+        case ChannelState.PRIVATE_NOT_MEMBER | ChannelState.NOT_FOUND:
+            return (
+                "I'm not in that private channel: invite me there (/invite @Breeze Balance), then save again."
+            )
+        case ChannelState.ARCHIVED:
+            return "That channel is archived. Pick another one."
+        case ChannelState.DIRECT:
+            return "Pick a channel: I cannot post alerts in a direct message."
+    return None

@@ -5,6 +5,7 @@ https://api.slack.com/events/app_home_opened, https://api.slack.com/methods/view
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -28,6 +29,8 @@ from bot.slack.requests import workspace_of
 log = logging.getLogger(__name__)
 
 Answer = dict[str, Any] | None
+# Slack closes a form's submission after 3 s: the checks must fit well inside.
+FORM_DEADLINE_SECONDS = 2.5
 
 
 def register(app: AsyncApp, parts: Parts) -> None:
@@ -81,7 +84,15 @@ async def publish(workspace: Workspace, user: str, parts: Parts) -> None:
     except BotError as exc:
         log.warning("home of %s in %s: %s", user, workspace, exc)
         trend, record, watch = [], None, None
-    view = home_blocks.home_view(balance, problem, trend, admin=admin, record=record, watch=watch)
+    view = home_blocks.home_view(
+        balance,
+        problem,
+        trend,
+        admin=admin,
+        record=record,
+        watch=watch,
+        environment_key=parts.environment_key,
+    )
     token = await parts.tokens.bot_token(workspace)
     if token is None:
         log.info("home of %s not published: no bot token for %s", user, workspace)
@@ -128,69 +139,77 @@ async def _open_form(body: dict[str, Any], action: str, parts: Parts) -> None:
 
 
 async def _save_form(body: dict[str, Any], view: dict[str, Any], parts: Parts) -> Answer:
-    """Check and save one rules form; errors keep it open with the reason under the input."""
+    """Check and save one rules form within Slack's 3 s; errors keep it open with the reason."""
     workspace = workspace_of(body)
     user = str((body.get("user") or {}).get("id") or "")
     try:
-        if not await parts.admins.is_admin(workspace, user):
-            return home_blocks.form_errors(
-                {BlockId.CHANNEL: "Only workspace admins and owners can change this."}
-            )
-        answer = await _apply(view, workspace, user, parts)
+        async with asyncio.timeout(FORM_DEADLINE_SECONDS):
+            if not await parts.admins.is_admin(workspace, user):
+                return home_blocks.form_errors(
+                    {BlockId.CHANNEL: "Only workspace admins and owners can change this."}
+                )
+            answer = await _apply(view, workspace, user, parts)
+    except TimeoutError:
+        return home_blocks.form_errors({BlockId.CHANNEL: "Not saved: Slack was slow to answer. Try again."})
     except BotError as exc:
         log.warning("home form of %s in %s failed: %s", user, workspace, exc)
         return home_blocks.form_errors({BlockId.CHANNEL: f"Not saved: {wording(exc).title}"})
     if answer is None:
+        log.info("rules of %s changed from the Home tab by %s", workspace, user)
         await republish(workspace, user, parts)
     return answer
 
 
 async def _apply(view: dict[str, Any], workspace: Workspace, user: str, parts: Parts) -> Answer:
     callback = view.get("callback_id")
-    channel = submitted(view, BlockId.CHANNEL, ActionId.CHANNEL)
     if callback == CallbackId.ALERT:
-        threshold = submitted(view, BlockId.THRESHOLD, ActionId.THRESHOLD)
-        if threshold is None:
-            await parts.watch.clear_alert(workspace)
-            return None
-        command = parse(f"alert {threshold}")
-        if not isinstance(command.args, AlertArgs) or command.args.threshold is None:
-            return home_blocks.form_errors(
-                {BlockId.THRESHOLD: (command.usage or "Not a number.").split(" Usage:")[0]}
-            )
-        if (problem := await _channel_problem(workspace, channel, parts)) is not None:
-            return problem
-        assert channel is not None
-        await parts.watch.set_alert(workspace, command.args.threshold, channel, user)
-        return None
-    on = (
-        submitted(view, BlockId.SWITCH, ActionId.SWITCH) == "on"
-        if callback == CallbackId.NOTIFY
-        else (submitted(view, BlockId.FREQUENCY, ActionId.FREQUENCY) or "off") != "off"
-    )
-    if not on:
-        await (
-            parts.watch.clear_topups(workspace)
-            if callback == CallbackId.NOTIFY
-            else parts.watch.clear_digest(workspace)
-        )
-        return None
-    if (problem := await _channel_problem(workspace, channel, parts)) is not None:
-        return problem
-    assert channel is not None
+        return await _apply_alert(view, workspace, user, parts)
     if callback == CallbackId.NOTIFY:
-        await parts.watch.set_topups(workspace, channel, user)
+        if submitted(view, BlockId.SWITCH, ActionId.SWITCH) != "on":
+            await parts.watch.clear_topups(workspace)
+            return None
+        channel, problem = await _channel(view, workspace, parts)
+        if channel is not None:
+            await parts.watch.set_topups(workspace, channel, user)
+        return problem
+    frequency = submitted(view, BlockId.FREQUENCY, ActionId.FREQUENCY) or "off"
+    if frequency == "off":
+        await parts.watch.clear_digest(workspace)
         return None
-    frequency = Frequency(submitted(view, BlockId.FREQUENCY, ActionId.FREQUENCY) or Frequency.DAILY)
-    command = parse(f"digest {frequency.value} {submitted(view, BlockId.TIME, ActionId.TIME) or '09:00'}")
-    at = command.args.at if isinstance(command.args, DigestArgs) else None
+    channel, problem = await _channel(view, workspace, parts)
+    if channel is None:
+        return problem
+    command = parse(f"digest {frequency} {submitted(view, BlockId.TIME, ActionId.TIME) or '09:00'}")
+    if not isinstance(command.args, DigestArgs) or command.args.frequency is None:
+        return home_blocks.form_errors({BlockId.TIME: "Pick a time like 09:00."})
     tz = await parts.admins.time_zone(workspace, user)
-    await parts.watch.set_digest(workspace, frequency, at or DEFAULT_DIGEST_TIME, tz or "UTC", channel, user)
+    at = command.args.at or DEFAULT_DIGEST_TIME
+    await parts.watch.set_digest(workspace, Frequency(command.args.frequency), at, tz or "UTC", channel, user)
     return None
 
 
-async def _channel_problem(workspace: Workspace, channel: str | None, parts: Parts) -> Answer:
+async def _apply_alert(view: dict[str, Any], workspace: Workspace, user: str, parts: Parts) -> Answer:
+    threshold = submitted(view, BlockId.THRESHOLD, ActionId.THRESHOLD)
+    if threshold is None:
+        await parts.watch.clear_alert(workspace)
+        return None
+    command = parse(f"alert {threshold}")
+    args = command.args
+    if not isinstance(args, AlertArgs) or args.threshold is None or args.channel is not None:
+        why = (command.usage or "Type only the number of credits, like 1,500.").split(" Usage:")[0]
+        return home_blocks.form_errors({BlockId.THRESHOLD: why})
+    channel, problem = await _channel(view, workspace, parts)
+    if channel is not None:
+        await parts.watch.set_alert(workspace, args.threshold, channel, user)
+    return problem
+
+
+async def _channel(view: dict[str, Any], workspace: Workspace, parts: Parts) -> tuple[str | None, Answer]:
+    """The channel picked in a form, or the error to show when there is none or the app can't post there."""
+    channel = submitted(view, BlockId.CHANNEL, ActionId.CHANNEL)
     if channel is None:
-        return home_blocks.form_errors({BlockId.CHANNEL: "Pick the channel to post in."})
-    problem = notices.channel_problem_message(await parts.poster.check_channel(workspace, channel), channel)
-    return home_blocks.form_errors({BlockId.CHANNEL: problem.text}) if problem is not None else None
+        return None, home_blocks.form_errors({BlockId.CHANNEL: "Pick the channel to post in."})
+    problem = notices.channel_problem_in_form(await parts.poster.check_channel(workspace, channel))
+    if problem is not None:
+        return None, home_blocks.form_errors({BlockId.CHANNEL: problem})
+    return channel, None
