@@ -59,9 +59,10 @@ CANARY_SIGNING_SECRET = "page0canary0signing0secret0v4lue"
 # --- the browser ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One headless Chromium for the whole file."""
+    """One headless Chromium for the whole file; closed with it, since Playwright's sync API holds
+    an event loop in this thread while it runs (later tests call asyncio.run)."""
     reason = skip_reason()
     if reason is not None:
         pytest.skip(reason)
