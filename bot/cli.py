@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from dataclasses import asdict
+from typing import Any
 
 from bot import __version__, db, manifest, operate
 from bot.config import (
@@ -91,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    serve = sub.add_parser("serve", help="serve Slack's requests over HTTP on $PORT (the default)")
+    serve = _subcommand(sub, "serve", "serve Slack's requests over HTTP on $PORT (the default)")
     serve.add_argument(
         "--migrate", action="store_true", help="migrate the database first (as AUTO_MIGRATE=true does)"
     )
@@ -105,42 +106,48 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="exit (status 2) when a needed setting is missing, instead of serving the setup page",
     )
-    socket = sub.add_parser(
-        "socket", help="answer Slack over Socket Mode (SLACK_APP_TOKEN; no public URL), /healthz on $PORT"
+    socket = _subcommand(
+        sub, "socket", "answer Slack over Socket Mode (SLACK_APP_TOKEN; no public URL), /healthz on $PORT"
     )
     socket.add_argument("--migrate", action="store_true", help="migrate the database first")
     socket.add_argument("--worker", action="store_true", help="also run the alert checks in this process")
-    worker = sub.add_parser(
-        "worker", help="check alert rules every ALERT_INTERVAL_SECONDS and post alerts, notices and digests"
+    worker = _subcommand(
+        sub, "worker", "check alert rules every ALERT_INTERVAL_SECONDS and post alerts, notices and digests"
     )
     worker.add_argument(
         "--once", action="store_true", help="check every watched workspace once, then exit (for schedulers)"
     )
     _json_flag(worker, "with --once, print what the pass did as JSON")
-    sub.add_parser("migrate", help="create or upgrade the database schema (the Procfile's release phase)")
-    sub.add_parser(
-        "rotate-keys", help="re-encrypt every stored secret with the first BREEZE_ENCRYPTION_KEYS key"
+    _subcommand(sub, "migrate", "create or upgrade the database schema (the Procfile's release phase)")
+    _subcommand(
+        sub, "rotate-keys", "re-encrypt every stored secret with the first BREEZE_ENCRYPTION_KEYS key"
     )
-    sub.add_parser("new-encryption-key", help="print a new random key for BREEZE_ENCRYPTION_KEYS")
-    check = sub.add_parser(
-        "check", help="validate the configuration, then try the database, Slack and Breeze: one ✓/✗ line each"
+    _subcommand(sub, "new-encryption-key", "print a new random key for BREEZE_ENCRYPTION_KEYS")
+    check = _subcommand(
+        sub, "check", "validate the configuration, then try the database, Slack and Breeze: one ✓/✗ line each"
     )
     check.add_argument("--offline", action="store_true", help="only validate; call neither Slack nor Breeze")
     _json_flag(check, "print the checks as JSON")
-    balance = sub.add_parser("balance", help="print the answer /breeze-balance gives")
+    balance = _subcommand(sub, "balance", "print the answer /breeze-balance gives")
     balance.add_argument("--team", help="the workspace (team id, T0123…) whose stored key to use")
     _json_flag(balance, "print the balance as JSON")
-    manifest = sub.add_parser("manifest", help="print the Slack app manifest with its URLs filled in")
+    manifest = _subcommand(sub, "manifest", "print the Slack app manifest with its URLs filled in")
     manifest.add_argument("url", nargs="?", help="the public https:// base URL of this app (or PUBLIC_URL)")
     manifest.add_argument("--url", dest="url_option", metavar="URL", help="the same, as an option")
     manifest.add_argument("--socket", action="store_true", help="the Socket Mode manifest (no request URLs)")
     _json_flag(manifest, "print the manifest and the create-app link as JSON")
-    preview = sub.add_parser(
-        "preview", help="a Block Kit Builder link showing the reply to the current balance as Slack would"
+    preview = _subcommand(
+        sub, "preview", "a Block Kit Builder link showing the reply to the current balance as Slack would"
     )
     preview.add_argument("--team", help="the workspace (team id) whose stored key to use")
     _json_flag(preview, "print the link as JSON")
     parser.set_defaults(command="serve", migrate=False, worker=False, strict=False, json=False)
+    return parser
+
+
+def _subcommand(sub: Any, name: str, summary: str) -> argparse.ArgumentParser:
+    """A subcommand whose own --help says what it does, as the list in the top-level --help does."""
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=summary, description=summary)
     return parser
 
 

@@ -55,6 +55,8 @@ HINTS: dict[str, str] = {
     "AUTO_MIGRATE": "true to migrate the database when the web process starts, false (the default) not to",
     "ALERT_INTERVAL_SECONDS": "seconds between two checks of a workspace's alert rules (1 to 86400)",
     "RUN_WORKER": "true to run the alert checks inside the web process too (what `make run` does)",
+    "REDIS_URL": "redis://host:6379/0 or rediss://… (your platform's Redis add-on sets it); optional",
+    "HTTP_STACK": "aiohttp (the default) or httpcore: what carries the app's outbound HTTP (for measuring)",
     "PUBLIC_URL": "the app's public https base URL, e.g. https://breeze-balance.acme.dev (for the manifest)",
     "SLACK_APP_TOKEN": (
         "Socket Mode only: https://api.slack.com/apps -> your app -> Basic Information -> App-Level "
@@ -135,6 +137,18 @@ class Settings(StorageSettings):
     alert_interval_seconds: float = Field(default=300.0, ge=1, le=86_400)
     run_worker: bool = False
     slack_app_token: SecretStr | None = None
+    redis_url: SecretStr | None = None
+    http_stack: Literal["aiohttp", "httpcore"] = "aiohttp"
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        url = value.get_secret_value().strip()
+        if not url.startswith(("redis://", "rediss://")):
+            raise ValueError("must be a redis:// or rediss:// URL")
+        return SecretStr(url)
 
     @field_validator("slack_app_token")
     @classmethod
@@ -203,7 +217,7 @@ class Settings(StorageSettings):
     def _upper(cls, value: Any) -> Any:
         return value.strip().upper() if isinstance(value, str) else value
 
-    @field_validator("log_format", mode="before")
+    @field_validator("log_format", "http_stack", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
@@ -236,6 +250,7 @@ class Settings(StorageSettings):
             self.breeze_api_key,
             self.slack_client_secret,
             self.slack_app_token,
+            self.redis_url,
         )
         values = [s.get_secret_value() for s in secrets if s is not None]
         return (*values, *self.encryption_keys)
@@ -260,9 +275,17 @@ def load_settings(**overrides: Any) -> Settings:
         settings = Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+    _check_database(settings)
     _check_mode(settings)
     _check_encryption(settings)
     return settings
+
+
+def _check_database(settings: StorageSettings) -> None:
+    """DATABASE_URL must be one the app can use (PostgreSQL or SQLite, options it understands)."""
+    from bot.db import parse_database_url  # the database layer, only when settings are loaded
+
+    parse_database_url(settings.database_url)
 
 
 class SetupSettings(Settings):
@@ -284,7 +307,7 @@ def problems(settings: Settings) -> list[str]:
     found = []
     if settings.slack_signing_secret is None:
         found.append(f"SLACK_SIGNING_SECRET is not set; {HINTS['SLACK_SIGNING_SECRET']}.")
-    for check in (_check_mode, _check_encryption):
+    for check in (_check_database, _check_mode, _check_encryption):
         try:
             check(settings)
         except ConfigError as exc:

@@ -15,6 +15,7 @@ import sys
 import time
 import tomllib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +149,7 @@ def test_app_json_defaults_are_the_apps_defaults(app_json: dict[str, Any]) -> No
         if "value" not in spec:
             continue
         field = name.lower()
-        parsed = Settings(_env_file=None, slack_signing_secret="x1", **{field: spec["value"]})  # type: ignore[call-arg]
+        parsed = Settings(_env_file=None, slack_signing_secret="x1", **{field: spec["value"]})
         assert getattr(parsed, field) == Settings.model_fields[field].default, name
 
 
@@ -289,7 +290,7 @@ def test_dockerfile_installs_with_the_repositorys_constraints() -> None:
 
 
 def pins() -> dict[str, str]:
-    found = {}
+    found: dict[str, str] = {}
     for line in (ROOT / "constraints.txt").read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
@@ -418,16 +419,14 @@ def test_healthcheck_requests_healthz() -> None:
     assert any(HEALTH_PATH in arg for arg in argv), argv
 
 
-@pytest.fixture
-def container_cmd(tmp_path: Path) -> Iterator[int]:
-    """The Dockerfile's CMD with its ENV, as the container runs it before any setting is given."""
-    (cmd,) = instruction("CMD")
+@contextmanager
+def serving(argv: list[str], cwd: Path, **env: str) -> Iterator[int]:
+    """Run a server command on a free port until it answers /healthz with 200; kill it afterwards."""
     port = free_port()
-    env = base_env(**{**docker_env(), "PORT": str(port), "HOST": "127.0.0.1"})
     process = subprocess.Popen(
-        with_this_python(exec_form(cmd)),
-        env=env,
-        cwd=tmp_path,
+        argv,
+        env=base_env(**{**env, "PORT": str(port), "HOST": "127.0.0.1"}),
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -447,6 +446,35 @@ def container_cmd(tmp_path: Path) -> Iterator[int]:
         if process.poll() is None:
             process.kill()
         process.communicate(timeout=20)
+
+
+@pytest.fixture
+def container_cmd(tmp_path: Path) -> Iterator[int]:
+    """The Dockerfile's CMD with its ENV, as the container runs it before any setting is given."""
+    (cmd,) = instruction("CMD")
+    with serving(with_this_python(exec_form(cmd)), tmp_path, **docker_env()) as port:
+        yield port
+
+
+def test_procfile_web_with_only_app_json_required_settings_serves_the_setup_page(
+    app_json: dict[str, Any], tmp_path: Path
+) -> None:
+    """app.json marks Slack's settings optional: the web process must then come up (setup mode)."""
+    required = {name: new_key() for name, spec in app_json["env"].items() if spec["required"]}
+    argv = with_this_python(shlex.split(procfile_command("web")))
+
+    with serving(argv, tmp_path, DATABASE_URL=CLOSED_POSTGRES, **required) as port:
+        health = httpx.get(f"http://127.0.0.1:{port}{HEALTH_PATH}", timeout=5).json()
+        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
+        events = httpx.post(f"http://127.0.0.1:{port}/slack/events", content="x=1", timeout=5)
+
+    assert health["status"] == "setup"
+    assert "SLACK_SIGNING_SECRET" in health["missing"]
+    assert page.status_code == 200
+    assert 'data-setting="SLACK_SIGNING_SECRET"' in page.text
+    assert events.status_code == 503
+    for value in required.values():
+        assert value not in page.text
 
 
 def run_healthcheck(port: int) -> subprocess.CompletedProcess[str]:

@@ -174,12 +174,16 @@ def test_check_marks_each_live_check(
     assert result.returncode == (1 if broken else 0), result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     found = live_checks(result.stdout)
-    assert len(found) == 3, result.stdout
-    by_name = {}
+    by_name: dict[str, tuple[str, str | None]] = {}
+    others = []
     for line, fix in found:
-        name = next(n for n, start in LINE_STARTS.items() if line[2:].startswith(start))
-        by_name[name] = (line, fix)
-    assert set(by_name) == set(LINE_STARTS)
+        names = [n for n, start in LINE_STARTS.items() if line[2:].startswith(start)]
+        if names:
+            assert names[0] not in by_name, f"two {names[0]} lines: {result.stdout}"
+            by_name[names[0]] = (line, fix)
+        else:
+            others.append((line, fix))
+    assert set(by_name) == set(LINE_STARTS), result.stdout
     for name, (line, fix) in by_name.items():
         if name in broken:
             assert line.startswith("✗ "), line
@@ -189,6 +193,10 @@ def test_check_marks_each_live_check(
         else:
             assert line.startswith("✓ "), line
             assert fix is None, fix
+    # Any further check (one that does not apply to these settings) neither fails nor needs a fix.
+    for line, fix in others:
+        assert line.startswith(("✓ ", "– ")), line
+        assert fix is None, fix
     no_secrets(result.stdout, result.stderr)
     # Slack and Breeze really were asked, with the configured credentials.
     assert breeze.received("GET", "/v1/balance")[0].headers["xi-api-key"] == API_KEY
@@ -209,7 +217,9 @@ def test_check_json_has_ok_and_one_object_per_check(
     report = json.loads(result.stdout)
     assert report["ok"] is (not broken)
     checks = {c["name"]: c for c in report["checks"]}
-    assert set(checks) == {"configuration", "database", "slack", "breeze"}
+    assert set(checks) >= {"configuration", "database", "slack", "breeze"}
+    for extra in set(checks) - {"configuration", *LINE_STARTS}:
+        assert checks[extra]["status"] in ("ok", "skip"), checks[extra]
     for check in report["checks"]:
         assert set(check) >= {"name", "status", "detail", "fix"}
         assert isinstance(check["detail"], str)
@@ -334,12 +344,6 @@ def test_bad_configuration_exits_2_naming_the_setting(
     no_secrets(text.stdout, text.stderr, as_json.stdout, as_json.stderr)
 
 
-@pytest.mark.xfail(
-    reason="check --offline says 'Configuration is valid' and exits 0 for an unusable DATABASE_URL "
-    "(mysql://), which `serve --strict` rejects with exit 2: nothing validates DATABASE_URL before the "
-    "live database check (bot/config.py load_settings; bot/checks.py run_checks)",
-    strict=True,
-)
 def test_check_offline_rejects_a_database_url_the_app_cannot_use(
     tmp_path: Path, breeze: FakeServer, slack_api: FakeServer
 ) -> None:
@@ -424,11 +428,6 @@ def test_subcommand_help_exits_0_with_its_usage(
     assert result.stderr == ""
 
 
-@pytest.mark.xfail(
-    reason="a subcommand's own --help shows only its usage and options, not what it does: "
-    "bot/cli.py _parser() passes help= but no description= to sub.add_parser(...)",
-    strict=True,
-)
 @pytest.mark.parametrize("name", SUBCOMMANDS)
 def test_subcommand_help_describes_the_subcommand(
     helps: dict[str, subprocess.CompletedProcess[str]], name: str
