@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import random
+import ssl
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -82,11 +83,16 @@ class BreezeClient:
                 async with self._http.stream("GET", self._url, headers=headers) as response:
                     body = await _read_capped(response)
         except httpx.ConnectTimeout as exc:
-            raise errors.BreezeUnreachable("could not connect to Breeze in time") from exc
+            raise errors.BreezeUnreachable("could not connect to Breeze in time", "slow_connect") from exc
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise errors.BreezeTimeout(f"no answer from Breeze within {self._deadline:g} s") from exc
+        except httpx.DecodingError as exc:
+            raise errors.BadResponse("Breeze's answer could not be decoded") from exc
         except httpx.TransportError as exc:
-            raise errors.BreezeUnreachable(f"could not reach Breeze: {type(exc).__name__}") from exc
+            reason = _unreachable_reason(exc)
+            raise errors.BreezeUnreachable(
+                f"could not reach Breeze ({reason}): {type(exc).__name__}", reason
+            ) from exc
         if 200 <= response.status_code < 300:
             return parse_balance(body, response.headers)
         raise error_from_response(response.status_code, response.headers, body)
@@ -99,13 +105,29 @@ class BreezeClient:
             wait = getattr(error, "retry_after", None)
             if wait is None:
                 return None
-        elif isinstance(error, errors.BreezeUnreachable) or (
+        elif (isinstance(error, errors.BreezeUnreachable) and error.reason != "tls") or (
             isinstance(error, errors.BreezeApiError) and error.status in RETRY_STATUSES
         ):
             wait = random.uniform(0, min(BACKOFF_CAP_SECONDS, self._backoff_base * 2 ** (attempt - 1)))  # noqa: S311
         else:
             return None
         return wait if wait + MIN_ATTEMPT_SECONDS <= remaining else None
+
+
+def _unreachable_reason(exc: httpx.TransportError) -> str:
+    """How the connection failed: refused, dropped or tls (the cause chain names TLS failures)."""
+    chain: list[BaseException] = [exc]
+    while (cause := chain[-1].__cause__ or chain[-1].__context__) is not None and len(chain) < 8:
+        chain.append(cause)
+    if any(isinstance(e, ssl.SSLError) or "ssl" in type(e).__name__.lower() for e in chain) or (
+        "TLS" in str(exc) or "CERTIFICATE" in str(exc).upper()
+    ):
+        return "tls"
+    if isinstance(exc, httpx.ConnectError):
+        return "refused"
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        return "dropped"
+    return "other"
 
 
 async def _read_capped(response: httpx.Response) -> bytes:

@@ -19,6 +19,8 @@ from bot.breeze import BreezeClient
 from bot.config import HINTS, Settings
 from bot.domain import Balance, Topup
 from bot.errors import BotError, ConfigError, KeyForbidden, KeyRejected, NoApiKey, StorageError
+from bot.shared import RedisShared
+from bot.shared import describe as describe_redis
 from bot.slack import text
 from bot.slack.auth import slack_error
 from bot.slack.blocks import error_code, wording
@@ -86,10 +88,10 @@ async def run_checks(settings: Settings, *, online: bool = True) -> list[Check]:
     checks = [Check("configuration", "ok", f"Configuration is valid ({settings.mode})")]
     if not online:
         return checks
-    database, slack, breeze = await asyncio.gather(
-        check_database(settings), check_slack(settings), check_breeze(settings)
+    found = await asyncio.gather(
+        check_database(settings), check_redis(settings), check_slack(settings), check_breeze(settings)
     )
-    return [*checks, database, slack, breeze]
+    return [*checks, *found]
 
 
 def as_json(checks: list[Check]) -> dict[str, Any]:
@@ -127,6 +129,26 @@ async def check_database(settings: Settings) -> Check:
             "run `python -m bot migrate` (a PaaS runs it from the Procfile's release line)",
         )
     return Check("database", "ok", f"Database {database.display}: schema {head}, up to date")
+
+
+async def check_redis(settings: Settings) -> Check:
+    """Does Redis (REDIS_URL, optional) answer?"""
+    if settings.redis_url is None:
+        return Check("redis", "skip", "Redis: REDIS_URL not set; each process keeps its own caches")
+    url = settings.redis_url.get_secret_value()
+    shared = RedisShared(url, timeout_seconds=2.0)
+    try:
+        answered = await shared.ping()
+    finally:
+        await shared.close()
+    if answered:
+        return Check("redis", "ok", f"Redis {describe_redis(url)}: answers; caches are shared")
+    return Check(
+        "redis",
+        "fail",
+        f"Redis {describe_redis(url)}: no answer",
+        "check REDIS_URL (host, port, password, rediss:// for TLS) and that the server is up",
+    )
 
 
 async def check_slack(settings: Settings) -> Check:

@@ -17,13 +17,15 @@ from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import __version__, db
+from bot import __version__, db, outbound
 from bot.breeze import BreezeClient
+from bot.caches import BalanceCache, RefreshLimiter, WorkspaceKeys
 from bot.config import Settings
 from bot.crypto import Cipher, key_file_for, load_cipher
 from bot.errors import BotError
 from bot.manifest import BOT_SCOPES
-from bot.services import BalanceCache, BalanceService, KeyService, RefreshLimiter, WorkspaceKeys
+from bot.services import BalanceService, KeyService
+from bot.shared import RedisShared
 from bot.slack.admins import Admins, BotTokens
 from bot.slack.app import Authorize, build_app
 from bot.slack.auth import SingleWorkspaceAuthorizer
@@ -66,18 +68,14 @@ class Deps:
     bolt: AsyncApp
     watch: WatchService
     worker: Worker
+    shared: RedisShared | None = None
     authorizer: SingleWorkspaceAuthorizer | None = None
     installations: Installations | None = None
     oauth: AsyncOAuthFlow | None = None
 
 
 def _http_client(settings: Settings) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.breeze_timeout_seconds, connect=3.0),
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=60),
-        headers={"user-agent": USER_AGENT},
-        follow_redirects=False,
-    )
+    return outbound.client(settings.http_stack, settings.breeze_timeout_seconds, USER_AGENT)
 
 
 async def open_database(settings: Settings, stack: AsyncExitStack) -> tuple[AsyncEngine, Cipher]:
@@ -111,11 +109,17 @@ async def open_deps(settings: Settings, now: Now = utcnow) -> AsyncIterator[Deps
         fallback = settings.breeze_api_key if settings.slack_client_id is None else None
         if settings.slack_client_id and settings.breeze_api_key is not None:
             log.warning("BREEZE_API_KEY is ignored in multi-workspace mode: each workspace sets its own key")
-        workspace_keys = WorkspaceKeys(store, fallback, cache_seconds=KEY_CACHE_SECONDS)
+        shared = _shared(settings, stack)
+        workspace_keys = WorkspaceKeys(store, fallback, cache_seconds=KEY_CACHE_SECONDS, shared=shared)
         balances = BalanceService(
             workspace_keys,
-            BalanceCache(breeze, settings.breeze_cache_seconds),
-            RefreshLimiter(REFRESH_EVERY_SECONDS),
+            BalanceCache(
+                breeze,
+                settings.breeze_cache_seconds,
+                shared=shared,
+                wait_seconds=settings.breeze_timeout_seconds,
+            ),
+            RefreshLimiter(REFRESH_EVERY_SECONDS, shared=shared),
         )
         keys = KeyService(store, breeze, fallback, workspace_keys)
         tasks = TaskTracker()
@@ -173,12 +177,22 @@ async def open_deps(settings: Settings, now: Now = utcnow) -> AsyncIterator[Deps
                 bolt,
                 watch,
                 worker,
+                shared,
                 authorizer,
                 installations,
                 oauth,
             )
         finally:
             await tasks.drain(SHUTDOWN_GRACE_SECONDS)
+
+
+def _shared(settings: Settings, stack: AsyncExitStack) -> RedisShared | None:
+    """Redis, when REDIS_URL is set: caches and limits shared by every process."""
+    if settings.redis_url is None:
+        return None
+    shared = RedisShared(settings.redis_url.get_secret_value())
+    stack.push_async_callback(shared.close)
+    return shared
 
 
 async def _warm(installations: Installations, engine: AsyncEngine, client_id: str) -> None:

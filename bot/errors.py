@@ -132,9 +132,17 @@ class BreezeTimeout(BreezeError):
 
 
 class BreezeUnreachable(BreezeError):
-    """No connection to Breeze could be made or kept."""
+    """No connection to Breeze could be made or kept; `reason` says how it failed.
+
+    `refused` (nothing listens, or DNS), `dropped` (closed before the answer), `tls` (the
+    secure connection failed), `slow_connect` (no connection within the connect timeout).
+    """
 
     code = "CONNECTION_FAILED"
+
+    def __init__(self, message: str, reason: str = "other") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class BadResponse(BreezeError):

@@ -17,6 +17,7 @@ from decimal import Decimal
 from pydantic import SecretStr
 
 from bot import errors
+from bot.caches import MAX_CACHED_WORKSPACES
 from bot.domain import Balance, TopupStatus, Workspace
 from bot.rules import (
     AlertRule,
@@ -32,7 +33,7 @@ from bot.rules import (
 )
 from bot.runway import WINDOW, Runway, Sample, prune_before, runway, sparkline
 from bot.schedule import next_digest
-from bot.services import MAX_CACHED_WORKSPACES, BalanceService
+from bot.services import BalanceService
 from bot.watch_store import Checked, PendingPost, WatchStore
 
 log = logging.getLogger(__name__)

@@ -127,6 +127,9 @@ class BreezeBalanceApp:
             health["workspace"] = deps.authorizer.team_id
             health["breeze_key_configured"] = self.settings.breeze_api_key is not None
         health["replies_in_flight"] = len(deps.tasks)
+        if deps.shared is not None:
+            # Redis is optional: without it each process uses its own caches, so this stays 200.
+            health["redis"] = "ok" if await deps.shared.ping() else "unavailable"
         await asgi.send_json(send, 200, health)
 
     async def _status_page(self, scope: Scope, send: Send) -> None:

@@ -10,9 +10,9 @@ from decimal import Decimal
 
 from pydantic import SecretStr
 
+from bot.caches import BalanceCache, RefreshLimiter
 from bot.domain import Balance, Requester, Workspace
 from bot.errors import BreezeUnavailable
-from bot.services import BalanceCache, RefreshLimiter
 from tests.conftest import AppFactory, ask, texts
 from tests.fakes import FakeServer, Reply
 

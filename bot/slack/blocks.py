@@ -251,6 +251,20 @@ def wording(error: BaseException) -> Wording:
             return Wording(f"Breeze could not give the balance{said}", "Please try again later.")
         case errors.BreezeTimeout():
             return Wording("Breeze took too long to answer.", "Please try again in a moment.")
+        case errors.BreezeUnreachable(reason="refused"):
+            return Wording(
+                "Could not reach Breeze.", "The connection was refused. Please try again in a moment."
+            )
+        case errors.BreezeUnreachable(reason="dropped"):
+            return Wording(
+                "Could not reach Breeze.", "The connection dropped before Breeze answered. Please try again."
+            )
+        case errors.BreezeUnreachable(reason="tls"):
+            return Wording(
+                "Could not reach Breeze.",
+                "The secure (TLS) connection failed: whoever runs this app should check BREEZE_BASE_URL "
+                "and the machine's certificates.",
+            )
         case errors.BreezeUnreachable():
             return Wording("Could not reach Breeze.", "Please try again in a moment.")
         case errors.BadResponse():

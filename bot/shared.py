@@ -1,0 +1,198 @@
+"""Redis adapter: state every process and dyno shares (`REDIS_URL`): cached balances, who is asking
+Breeze right now, refresh limits, and the version of each workspace's key.
+
+No Breeze key or Slack token is ever written here, encrypted or not: a balance slot is named by a
+SHA-256 of the key, and a key change only bumps a counter. When Redis is down, slow or refuses,
+every call answers "unavailable" within a fraction of a second, the failure is logged once, and a
+background task reconnects; the callers carry on with their in-process caches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable
+from datetime import datetime
+from decimal import Decimal
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from bot.domain import Balance, Topup
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+PREFIX = "breeze-balance:"
+# Redis is a cache here: a call that takes longer than this is abandoned, the caller goes on without it.
+TIMEOUT_SECONDS = 0.25
+RECONNECT_SECONDS = 2.0
+
+
+def _balance_json(balance: Balance) -> str:
+    topups = [
+        {
+            "topup_id": t.topup_id,
+            "amount": None if t.amount is None else str(t.amount),
+            "raw_status": t.raw_status,
+            "created_at": t.created_at.isoformat() if t.created_at else None,
+            "raw_created_at": t.raw_created_at,
+        }
+        for t in balance.topups
+    ]
+    data = {
+        "credits": str(balance.credits),
+        "topups": topups,
+        "key_id": balance.key_id,
+        "ignored_topups": balance.ignored_topups,
+        "fetched_at": time.time(),
+    }
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _balance_from(raw: str | bytes) -> tuple[Balance, float]:
+    data = json.loads(raw)
+    topups = tuple(
+        Topup(
+            topup_id=t.get("topup_id"),
+            amount=None if t.get("amount") is None else Decimal(t["amount"]),
+            raw_status=t.get("raw_status"),
+            created_at=datetime.fromisoformat(t["created_at"]) if t.get("created_at") else None,
+            raw_created_at=t.get("raw_created_at"),
+        )
+        for t in data.get("topups", [])
+    )
+    balance = Balance(
+        credits=Decimal(data["credits"]),
+        topups=topups,
+        key_id=data.get("key_id"),
+        ignored_topups=int(data.get("ignored_topups", 0)),
+    )
+    return balance, float(data["fetched_at"])
+
+
+class RedisShared:
+    """`bot.caches.Shared` on Redis (`redis://` or `rediss://`), through redis-py's asyncio client."""
+
+    def __init__(self, url: str, *, timeout_seconds: float = TIMEOUT_SECONDS) -> None:
+        self._client: redis.Redis = redis.Redis.from_url(
+            url,
+            socket_timeout=timeout_seconds,
+            socket_connect_timeout=timeout_seconds,
+            retry_on_timeout=False,
+            health_check_interval=30,
+        )
+        self._timeout = timeout_seconds
+        self._down = False
+        self._reconnecting: asyncio.Task[None] | None = None
+
+    @property
+    def available(self) -> bool:
+        """False while Redis is known to be down (a background task is reconnecting)."""
+        return not self._down
+
+    async def ping(self) -> bool:
+        """True when Redis answers now."""
+        try:
+            async with asyncio.timeout(self._timeout * 4):
+                return bool(await self._client.ping())
+        except (RedisError, OSError, TimeoutError):
+            return False
+
+    async def close(self) -> None:
+        """Stop reconnecting and close the connections."""
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconnecting
+        await self._client.aclose()
+
+    async def get_balance(self, slot: str) -> tuple[Balance, float] | None:
+        """A cached balance and when it was fetched (unix time), if another process stored one."""
+        raw = await self._call(self._client.get(PREFIX + slot))
+        if raw is None:
+            return None
+        try:
+            return _balance_from(raw)
+        except (ValueError, KeyError, TypeError, ArithmeticError):
+            log.warning("ignored an unreadable cached balance in Redis")
+            return None
+
+    async def put_balance(self, slot: str, balance: Balance, seconds: float) -> None:
+        """Keep a balance for every process, `seconds` long."""
+        await self._call(
+            self._client.set(PREFIX + slot, _balance_json(balance), px=max(1, int(seconds * 1000)))
+        )
+
+    async def claim(self, name: str, seconds: float) -> bool | None:
+        """Take `name` for `seconds` if nobody holds it: True taken, False held elsewhere, None unknown."""
+        taken = await self._call(
+            self._client.set(PREFIX + name, "1", nx=True, px=max(1, int(seconds * 1000)))
+        )
+        if self._down:
+            return None
+        return bool(taken)
+
+    async def release(self, name: str) -> None:
+        """Give `name` back before its time is up."""
+        await self._call(self._client.delete(PREFIX + name))
+
+    async def wait_left(self, name: str) -> float | None:
+        """Seconds until `name` is free again; None when it is free (or Redis is unavailable)."""
+        left = await self._call(self._client.pttl(PREFIX + name))
+        if left is None or int(left) < 0:
+            return None
+        return int(left) / 1000
+
+    async def version(self, name: str) -> int | None:
+        """The counter `name` (0 when never bumped); None when Redis is unavailable."""
+        raw = await self._call(self._client.get(PREFIX + name))
+        if self._down:
+            return None
+        return int(raw) if raw is not None else 0
+
+    async def bump(self, name: str) -> None:
+        """Increase the counter `name`: every process sees the change on its next read."""
+        await self._call(self._client.incr(PREFIX + name))
+
+    async def _call(self, operation: Awaitable[T]) -> T | None:
+        if self._down:
+            if asyncio.iscoroutine(operation):
+                operation.close()
+            return None
+        try:
+            async with asyncio.timeout(self._timeout * 2):
+                return await operation
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._went_down(exc)
+            return None
+
+    def _went_down(self, exc: BaseException) -> None:
+        if self._down:
+            return
+        self._down = True
+        log.warning(
+            "Redis is unavailable (%s); each process uses its own caches until it is back", type(exc).__name__
+        )
+        self._reconnecting = asyncio.create_task(self._reconnect(), name="redis-reconnect")
+
+    async def _reconnect(self) -> None:
+        while True:
+            await asyncio.sleep(RECONNECT_SECONDS)
+            if await self.ping():
+                self._down = False
+                log.info("Redis is back: caches are shared again")
+                return
+
+
+def describe(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname or 'localhost'}{port}{parts.path or ''}"
