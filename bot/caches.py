@@ -180,13 +180,14 @@ class BalanceCache:
                     return waited
         try:
             balance = await self._reader.get_balance(key)
+            if self._seconds > 0:
+                self._remember(slot, balance, self._clock())
+                if self._shared is not None:
+                    # Stored before the claim is released, so a process waiting on it finds the answer.
+                    await self._shared.put_balance(name, balance, self._seconds)
         finally:
             if claimed and self._shared is not None:
                 await self._shared.release(_name("asking", *slot))
-        if self._seconds > 0:
-            self._remember(slot, balance, self._clock())
-            if self._shared is not None:
-                await self._shared.put_balance(name, balance, self._seconds)
         return balance
 
     async def _wait_for_other(self, slot: Slot) -> Balance | None:

@@ -21,7 +21,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 import redis.asyncio as redis
-from redis.exceptions import RedisError
+from redis.exceptions import MaxConnectionsError, RedisError
 
 from bot.domain import Balance, Topup
 
@@ -31,7 +31,10 @@ T = TypeVar("T")
 
 PREFIX = "breeze-balance:"
 # Redis is a cache here: a call that takes longer than this is abandoned, the caller goes on without it.
-TIMEOUT_SECONDS = 0.25
+# Generous enough that a busy event loop's own lag is not taken for an outage.
+TIMEOUT_SECONDS = 1.0
+# Connections to Redis per process; past this a call waits briefly for one instead of failing.
+MAX_CONNECTIONS = 256
 RECONNECT_SECONDS = 2.0
 
 
@@ -81,13 +84,15 @@ class RedisShared:
     """`bot.caches.Shared` on Redis (`redis://` or `rediss://`), through redis-py's asyncio client."""
 
     def __init__(self, url: str, *, timeout_seconds: float = TIMEOUT_SECONDS) -> None:
-        self._client: redis.Redis = redis.Redis.from_url(
+        pool = redis.BlockingConnectionPool.from_url(
             url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=timeout_seconds,
             socket_timeout=timeout_seconds,
             socket_connect_timeout=timeout_seconds,
-            retry_on_timeout=False,
             health_check_interval=30,
         )
+        self._client: redis.Redis = redis.Redis(connection_pool=pool, retry_on_timeout=False)
         self._timeout = timeout_seconds
         self._down = False
         self._reconnecting: asyncio.Task[None] | None = None
@@ -115,8 +120,8 @@ class RedisShared:
 
     async def get_balance(self, slot: str) -> tuple[Balance, float] | None:
         """A cached balance and when it was fetched (unix time), if another process stored one."""
-        raw = await self._call(self._client.get(PREFIX + slot))
-        if raw is None:
+        ok, raw = await self._call(self._client.get(PREFIX + slot))
+        if not ok or raw is None:
             return None
         try:
             return _balance_from(raw)
@@ -132,12 +137,10 @@ class RedisShared:
 
     async def claim(self, name: str, seconds: float) -> bool | None:
         """Take `name` for `seconds` if nobody holds it: True taken, False held elsewhere, None unknown."""
-        taken = await self._call(
+        ok, taken = await self._call(
             self._client.set(PREFIX + name, "1", nx=True, px=max(1, int(seconds * 1000)))
         )
-        if self._down:
-            return None
-        return bool(taken)
+        return bool(taken) if ok else None
 
     async def release(self, name: str) -> None:
         """Give `name` back before its time is up."""
@@ -145,15 +148,15 @@ class RedisShared:
 
     async def wait_left(self, name: str) -> float | None:
         """Seconds until `name` is free again; None when it is free (or Redis is unavailable)."""
-        left = await self._call(self._client.pttl(PREFIX + name))
-        if left is None or int(left) < 0:
+        ok, left = await self._call(self._client.pttl(PREFIX + name))
+        if not ok or left is None or int(left) < 0:
             return None
         return int(left) / 1000
 
     async def version(self, name: str) -> int | None:
         """The counter `name` (0 when never bumped); None when Redis is unavailable."""
-        raw = await self._call(self._client.get(PREFIX + name))
-        if self._down:
+        ok, raw = await self._call(self._client.get(PREFIX + name))
+        if not ok:
             return None
         return int(raw) if raw is not None else 0
 
@@ -161,17 +164,20 @@ class RedisShared:
         """Increase the counter `name`: every process sees the change on its next read."""
         await self._call(self._client.incr(PREFIX + name))
 
-    async def _call(self, operation: Awaitable[T]) -> T | None:
+    async def _call(self, operation: Awaitable[T]) -> tuple[bool, T | None]:
+        """(True, the answer), or (False, None) when Redis did not answer."""
         if self._down:
             if asyncio.iscoroutine(operation):
                 operation.close()
-            return None
+            return False, None
         try:
             async with asyncio.timeout(self._timeout * 2):
-                return await operation
+                return True, await operation
+        except MaxConnectionsError:
+            return False, None  # every connection busy: skip this once, Redis itself is fine
         except (RedisError, OSError, TimeoutError) as exc:
             self._went_down(exc)
-            return None
+            return False, None
 
     def _went_down(self, exc: BaseException) -> None:
         if self._down:
