@@ -53,7 +53,9 @@ class Counts:
     breeze_calls: Counter[str] = field(default_factory=Counter)  # by API key
     slack_calls: Counter[str] = field(default_factory=Counter)  # by method
     replies: int = 0
-    # Connection handlers seen, one per TCP connection the server opened to Breeze / to response_urls.
+    # TCP connections the server opened to Breeze / to response_urls: first used since the last
+    # reset, never before (aiohttp's client takes idle connections in turn, so one that is only
+    # reused is not new).
     breeze_connections: set[object] = field(default_factory=set)
     reply_connections: set[object] = field(default_factory=set)
 
@@ -70,6 +72,7 @@ class Fakes:
         self.latency = 0.0
         self.counts = Counts()
         self._waiting: dict[str, asyncio.Future[Reply]] = {}
+        self._seen: set[object] = set()  # every connection that ever reached a fake
         self._runners: list[web.AppRunner] = []
         self.breeze_url = self.slack_api_url = self.hooks_url = ""
 
@@ -120,8 +123,17 @@ class Fakes:
 
     # --- handlers ------------------------------------------------------------------------------
 
+    def _opened(self, request: web.Request, into: set[object]) -> None:
+        """Count the request's connection in `into` if no earlier request came over it."""
+        transport = request.transport
+        # The client's address and port, with the handler (alive while it serves the request).
+        key = (transport.get_extra_info("peername") if transport is not None else None, id(request.protocol))
+        if key not in self._seen:
+            self._seen.add(key)
+            into.add(key)
+
     async def _balance(self, request: web.Request) -> web.Response:
-        self.counts.breeze_connections.add(request.protocol)
+        self._opened(request, self.counts.breeze_connections)
         key = request.headers.get("xi-api-key", "")
         self.counts.breeze_calls[key] += 1
         if self.latency:
@@ -141,7 +153,7 @@ class Fakes:
         return web.json_response({"ok": False, "error": "unknown_method"})
 
     async def _hook(self, request: web.Request) -> web.Response:
-        self.counts.reply_connections.add(request.protocol)
+        self._opened(request, self.counts.reply_connections)
         body = await request.read()
         arrived = time.perf_counter()
         self.counts.replies += 1

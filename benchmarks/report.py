@@ -15,6 +15,9 @@ from benchmarks.servers import Pinning
 
 WORK_FLOOR = "work floor"
 ACK_FLOOR = "ack floor"
+HTTPX_FLOOR = "httpx floor"
+# References get no ratios; every other row gets its ratios to the work floor.
+REFERENCES = frozenset({WORK_FLOOR, ACK_FLOOR, HTTPX_FLOOR})
 
 
 @dataclass
@@ -33,6 +36,10 @@ class Row:
     server_cores: float = 0.0
     load_cores: float = 0.0
     other_cores: float = 0.0
+
+    @property
+    def slowest_ack(self) -> float:
+        return max(self.timings.acks, default=math.nan)
 
     @property
     def replies(self) -> bool:
@@ -56,7 +63,7 @@ class Row:
             f"{t.replies_per_second:6.0f} replies/s" if self.replies else f"{t.acks_per_second:6.0f} acks/s"
         )
         return (
-            f"{self.target:15} Breeze {self.latency_ms:3} ms  c={self.concurrency:<3} n={t.commands:<5} "
+            f"{self.target:25} Breeze {self.latency_ms:3} ms  c={self.concurrency:<3} n={t.commands:<5} "
             f"ack p50 {self.ack(0.5):6.2f} p99 {self.ack(0.99):6.2f} ms  {e2e}  {rate}  "
             f"CPU {self.cpu_ms_per_command:5.2f} ms/cmd  Breeze calls {self.counts.breeze_total}  "
             f"new conns {len(self.counts.breeze_connections)}+{len(self.counts.reply_connections)}  "
@@ -89,7 +96,7 @@ def table(rows: list[Row]) -> list[str]:
         t = row.timings
         floor = floors.get((row.latency_ms, row.concurrency))
         ratios = ["", "", ""]
-        if floor is not None and row.target not in (WORK_FLOOR, ACK_FLOOR):
+        if floor is not None and row.target not in REFERENCES:
             ratios = [
                 _ratio(row.ack(0.99), floor.ack(0.99)),
                 _ratio(row.cpu_ms_per_command, floor.cpu_ms_per_command),

@@ -1,10 +1,12 @@
-"""`make bench`: the server as the Procfile runs it, against two raw-ASGI floors, on loopback.
+"""`make bench`: the server as the Procfile runs it, on each HTTP stack, against raw-ASGI floors, on loopback.
 
 This process holds the load generator and the fakes (Breeze with a chosen latency, the Slack
 Web API, the `response_url` catcher), pinned away from the core the servers get. For every
 target it starts one server, warms it up, then runs each scenario: a closed loop of signed
 slash commands at a concurrency, with Breeze answering after a latency. Each scenario uses
-workspaces of its own, so a cache starts cold. See benchmarks/README.md.
+workspaces of its own, so a cache starts cold. Then a burst against four processes sharing a
+private Redis, and a soak. The report ends with the targets, checked on this run's figures.
+See benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import argparse
 import asyncio
 import contextlib
 import itertools
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,10 +29,10 @@ from pathlib import Path
 
 import aiohttp
 
-from benchmarks import report, servers
+from benchmarks import report, servers, targets
 from benchmarks.fakes import Fakes
 from benchmarks.load import RAMP_SECONDS_PER_WORKER, closed_loop
-from benchmarks.report import ACK_FLOOR, WORK_FLOOR, Row
+from benchmarks.report import ACK_FLOOR, HTTPX_FLOOR, WORK_FLOOR, Row
 from benchmarks.servers import CpuSnapshot, Pinning, Server
 
 # Loopback-only credentials; nothing here ever reaches Slack or Breeze.
@@ -37,7 +41,13 @@ BOT_TOKEN = "xoxb-0000000000-0000000000000-benchmarkbenchmarkbench"
 API_KEY = "brz_live_BenchmarkKey_0000000000"
 RESULTS = Path(__file__).resolve().parent / "results.md"
 READY_TIMEOUT_SECONDS = 60.0
-BURST_TARGET_CALLS = 2
+BURST_TARGET_CALLS = targets.BURST_CALLS
+SHARED_PROCESSES = 4  # WEB_CONCURRENCY of the burst over processes sharing Redis
+HTTPX2_VERSION = "2.16.2"
+APP_HTTPCORE = "app, httpcore, cache off"
+APP_HTTPX2 = "app, httpx2, cache off"
+# Copied into the scratch directory, which goes first on PYTHONPATH for the httpx2 target only.
+SITECUSTOMIZE = Path(__file__).resolve().parent / "httpx2_site" / "sitecustomize.py"
 RSS_GROWTH_TOLERANCE = 0.02  # growth under 2 % (or 2 MB) counts as flat
 NOISY_CORES = 0.15  # other processes busier than this during a scenario make the figures noisy
 
@@ -81,6 +91,7 @@ class Target:
     command: str
     settings: Mapping[str, str]
     replies: bool = True
+    burst: bool = False  # the one-workspace burst after the scenarios
 
 
 class Bench:
@@ -95,6 +106,10 @@ class Bench:
         self.encryption_key = ""
         self.rows: list[Row] = []
         self.notes: list[str] = []
+        self.bursts: list[targets.Burst] = []
+        self.soaked: targets.Soak | None = None
+        self.helpers: list[Server] = []  # run beside a server for the load side (a private Redis)
+        self.httpx2_shim: Path | None = None  # the sitecustomize directory, once httpx2 imports
         self._workspace_sets = itertools.count(1)
 
     def teams(self, count: int) -> list[str]:
@@ -129,15 +144,63 @@ class Bench:
         )
         self.encryption_key = done.stdout.strip()
         servers.run_release(servers.shell_env(self.settings(10)), self.tmp)
+        self.prepare_httpx2()
+
+    def prepare_httpx2(self) -> None:
+        """The httpx2 target's sitecustomize; skipped with a note when the app cannot import with it."""
+        shim = self.tmp / "httpx2-shim"
+        (shim / "records").mkdir(parents=True)
+        shutil.copyfile(SITECUSTOMIZE, shim / "sitecustomize.py")
+        probe = "import httpx, bot.outbound; print(httpx.__name__, httpx.__version__)"
+        env = servers.shell_env(self.httpx2_settings(shim, {}))
+        del env["BENCH_HTTPX2_RECORDS"]  # the probe's exit is not the target's
+        done = subprocess.run(
+            ["bash", "-c", f"python -c '{probe}'"],
+            env=env,
+            cwd=self.tmp,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        found = done.stdout.split()
+        if done.returncode != 0 or not found or found[0] != "httpx2":
+            why = (done.stderr.strip().splitlines() or done.stdout.strip().splitlines() or ["no output"])[-1]
+            self.notes.append(
+                f"- **{APP_HTTPX2} skipped**: the app does not import with httpx2 standing in for httpx "
+                f"(`{why[:200]}`); install it with `.venv/bin/pip install httpx2=={HTTPX2_VERSION}`."
+            )
+            return
+        self.httpx2_shim = shim
+        if found[1:] != [HTTPX2_VERSION]:
+            self.notes.append(
+                f"- {APP_HTTPX2} ran httpx2 {' '.join(found[1:])}, not {HTTPX2_VERSION} as planned."
+            )
+
+    def httpx2_settings(self, shim: Path, settings: Mapping[str, str]) -> dict[str, str]:
+        return {
+            **settings,
+            # httpx-aiohttp subclasses httpx's types, so httpx2 replaces plain httpx (httpcore2's pool).
+            "HTTP_STACK": "httpcore",
+            "PYTHONPATH": os.pathsep.join([str(shim), str(servers.ROOT)]),
+            "BENCH_HTTPX2_RECORDS": str(shim / "records"),
+        }
 
     def targets(self) -> list[Target]:
         web = servers.procfile("web")
-        return [
+        found = [
             Target(ACK_FLOOR, servers.uvicorn_command("benchmarks.references:ack_floor"), {}, replies=False),
             Target(WORK_FLOOR, servers.uvicorn_command("benchmarks.references:work_floor"), self.settings(0)),
-            Target("app, cache on", web, self.settings(10)),
-            Target("app, cache off", web, self.settings(0)),
+            Target(
+                HTTPX_FLOOR, servers.uvicorn_command("benchmarks.references:httpx_floor"), self.settings(0)
+            ),
+            Target(targets.APP_CACHE_ON, web, self.settings(10), burst=True),
+            Target(targets.APP_CACHE_OFF, web, self.settings(0)),
+            Target(APP_HTTPCORE, web, {**self.settings(0), "HTTP_STACK": "httpcore"}),
         ]
+        if self.httpx2_shim is not None:
+            found.append(Target(APP_HTTPX2, web, self.httpx2_settings(self.httpx2_shim, self.settings(0))))
+        return found
 
     # --- running servers -----------------------------------------------------------------------
 
@@ -170,7 +233,7 @@ class Bench:
         """Run one closed loop against `server`; the row is named `label` (else after the server)."""
         self.fakes.latency = latency_ms / 1000
         self.fakes.reset_counts()
-        before = CpuSnapshot.take(server)
+        before = CpuSnapshot.take(server, self.helpers)
         timings = await closed_loop(
             self.session,
             server.url,
@@ -185,7 +248,7 @@ class Bench:
         await asyncio.sleep(0.2)  # the server logs and tidies up after the last reply
         if server.exited():
             raise SystemExit(f"{server.name} exited:\n" + "\n".join(server.log_lines()[-20:]))
-        after = CpuSnapshot.take(server)
+        after = CpuSnapshot.take(server, self.helpers)
         server_cores, load_cores, other_cores = after.shares_since(before)
         return Row(
             target=label or server.name,
@@ -230,12 +293,15 @@ class Bench:
                     )
                     self.rows.append(row)
                     progress(row.progress())
-            if target.name == "app, cache on":
-                await self.burst(server)
+            if target.burst:
+                await self.burst(server, "one process")
             self.note_log(server)
+        if target.name == APP_HTTPX2:
+            self.note_httpx2()
 
-    async def burst(self, server: Server) -> None:
+    async def burst(self, server: Server, label: str) -> None:
         """Many commands from one workspace at once: the app should call Breeze once or twice."""
+        before = server.cpu_by_process()
         row = await self.scenario(
             server,
             latency_ms=300,
@@ -243,18 +309,114 @@ class Bench:
             commands=self.plan.burst,
             teams=self.teams(1),
             ramp_per_worker=0,  # all at once
-            label="burst",
+            label=f"burst, {label}",
         )
         progress(row.progress())
+        self.bursts.append(targets.Burst(label, row))
+        used = sorted(
+            (seconds - before.get(pid, 0.0) for pid, seconds in server.cpu_by_process().items()), reverse=True
+        )
+        spread = ""
+        if len(used) > 1 and sum(used) > 0:
+            shares = ", ".join(f"{share / sum(used):.0%}" for share in used)
+            spread = f"; CPU by process of the tree (supervisor included): {shares}"
         calls = row.counts.breeze_total
         verdict = "meets" if calls <= BURST_TARGET_CALLS else "**misses**"
         self.notes.append(
-            f"- **Burst**: {self.plan.burst:,} commands from one workspace at concurrency "
+            f"- **Burst, {label}**: {self.plan.burst:,} commands from one workspace at concurrency "
             f"{self.plan.burst_concurrency}, Breeze 300 ms, cache on: **{calls} Breeze call(s)** "
             f"({verdict} the target of at most {BURST_TARGET_CALLS}); the first {self.plan.burst_concurrency} "
-            f"sent at once, ack p99 {row.ack(0.99):.0f} ms; e2e p50 {row.e2e(0.5):.0f} ms, "
-            f"p99 {row.e2e(0.99):.0f} ms; {len(row.timings.e2e):,} replies, {row.timings.failures} failed."
+            f"sent at once, ack p99 {row.ack(0.99):.0f} ms, slowest {row.slowest_ack:.0f} ms; e2e p50 "
+            f"{row.e2e(0.5):.0f} ms, p99 {row.e2e(0.99):.0f} ms; CPU {row.cpu_ms_per_command:.2f} ms/cmd; "
+            f"{len(row.timings.e2e):,} replies, {row.timings.failures} failed{spread}."
         )
+
+    async def shared_burst(self) -> None:
+        """The burst against WEB_CONCURRENCY=4 processes sharing a private Redis: still one or two calls."""
+        label = f"{SHARED_PROCESSES} processes sharing Redis"
+        command = servers.redis_command()
+        if command is None:
+            self.bursts.append(targets.Burst(label, None, "no redis-server"))
+            self.notes.append(
+                f"- **Burst, {label}: skipped**, no `redis-server` on PATH (e.g. `apt-get install redis-server`)."
+            )
+            return
+        with servers.running(
+            "redis", command, servers.shell_env({}), self.tmp, self.pinning, helper=True
+        ) as redis:
+            await self.redis_ready(redis)
+            settings = {
+                **self.settings(10),
+                "WEB_CONCURRENCY": str(SHARED_PROCESSES),
+                "REDIS_URL": f"redis://127.0.0.1:{redis.port}/0",
+            }
+            self.fakes.reset_counts()
+            name = f"app ×{SHARED_PROCESSES}, Redis"
+            web = servers.procfile("web")
+            with servers.running(name, web, servers.shell_env(settings), self.tmp, self.pinning) as server:
+                await self.ready(server)
+                await self.identified(server, SHARED_PROCESSES)
+                self.helpers = [redis]
+                try:
+                    await self.warm_up(server, replies=True)
+                    await self.burst(server, label)
+                finally:
+                    self.helpers = []
+                self.note_log(server)
+
+    async def redis_ready(self, redis: Server) -> None:
+        """Wait for the private Redis to answer PING."""
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if redis.exited():
+                raise SystemExit("redis-server exited while starting:\n" + "\n".join(redis.log_lines()[-20:]))
+            with contextlib.suppress(OSError):
+                reader, writer = await asyncio.open_connection("127.0.0.1", redis.port)
+                try:
+                    writer.write(b"PING\r\n")
+                    await writer.drain()
+                    if await asyncio.wait_for(reader.readline(), 2) == b"+PONG\r\n":
+                        return
+                finally:
+                    writer.close()
+            await asyncio.sleep(0.1)
+        raise SystemExit(f"redis-server did not answer PING in {READY_TIMEOUT_SECONDS:.0f} s")
+
+    async def identified(self, server: Server, processes: int) -> None:
+        """Every worker calls auth.test once at start-up: wait for all of them before the load."""
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while self.fakes.counts.slack_calls["auth.test"] < processes:
+            if time.monotonic() > deadline or server.exited():
+                self.notes.append(
+                    f"- {server.name}: only {self.fakes.counts.slack_calls['auth.test']} of {processes} "
+                    "processes had started when the load began."
+                )
+                return
+            await asyncio.sleep(0.1)
+
+    def note_httpx2(self) -> None:
+        """Did every process of the httpx2 target really run httpx2, and never the original httpx?"""
+        assert self.httpx2_shim is not None
+        records = []
+        for path in sorted((self.httpx2_shim / "records").glob("*.json")):
+            with contextlib.suppress(OSError, ValueError):
+                records.append(json.loads(path.read_text()))
+        good = [
+            r
+            for r in records
+            if r.get("httpx") == "httpx2" and r.get("httpcore") == "httpcore2" and not r.get("originals")
+        ]
+        if records and len(good) == len(records):
+            versions = ", ".join(sorted({str(r.get("version")) for r in good}))
+            self.notes.append(
+                f"- {APP_HTTPX2}: its process ran httpx2 {versions} as `httpx` and httpcore2 as `httpcore` "
+                "(recorded when it stopped); the original httpx and httpcore were never imported."
+            )
+        else:
+            self.notes.append(
+                f"- **{APP_HTTPX2}: could not confirm that it ran httpx2 only** "
+                f"({len(records)} exit record(s): {json.dumps(records)[:300]})."
+            )
 
     async def soak(self) -> None:
         """RSS of a fresh app after the first commands and after all of them: does memory grow?"""
@@ -279,6 +441,7 @@ class Bench:
             self.note_log(server)
         early, late = rows[0].rss_mb, rows[1].rss_mb
         grew = late - early > max(2.0, early * RSS_GROWTH_TOLERANCE)
+        self.soaked = targets.Soak(plan.soak, plan.soak_checkpoint, early, late, grew, tuple(rows))
         verdict = "**it grew**" if grew else "flat"
         failed = sum(r.timings.failures for r in rows)
         self.notes.append(
@@ -343,7 +506,7 @@ def progress(line: str) -> None:
     print(f"  {line}", file=sys.stderr, flush=True)
 
 
-async def measure(plan: Plan, pinning: Pinning) -> tuple[list[Row], list[str]]:
+async def measure(plan: Plan, pinning: Pinning) -> tuple[list[Row], list[str], list[str]]:
     task = asyncio.current_task()
     assert task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
@@ -361,9 +524,13 @@ async def measure(plan: Plan, pinning: Pinning) -> tuple[list[Row], list[str]]:
                 bench.prepare()
                 for target in bench.targets():
                     await bench.target(target)
+                await bench.shared_burst()
                 await bench.soak()
                 bench.closing_notes()
-                return bench.rows, bench.notes
+                checked = targets.report(
+                    bench.rows, bench.bursts, bench.soaked, compare=(APP_HTTPCORE, APP_HTTPX2)
+                )
+                return bench.rows, bench.notes, checked
     finally:
         await fakes.stop()
 
@@ -373,7 +540,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--quick", action="store_true", help="fewer commands per scenario (about two minutes)"
+        "--quick", action="store_true", help="fewer commands per scenario (about two and a half minutes)"
     )
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the markdown report")
     args = parser.parse_args(argv)
@@ -383,7 +550,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            rows, notes = runner.run(measure(plan, pinning))
+            rows, notes, checked = runner.run(measure(plan, pinning))
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("interrupted; servers stopped", file=sys.stderr)
         return 130
@@ -399,6 +566,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             *report.table(rows),
             "",
             *notes,
+            "",
+            *checked,
             "",
         ]
     )

@@ -2,7 +2,9 @@
 
 A server runs in its own process group, pinned to one core with `taskset` when the machine
 has two or more; the load generator keeps the other cores. Its CPU time and memory are read
-from `/proc` for the process and all its descendants (uvicorn workers, if any).
+from `/proc` for the process and all its descendants (uvicorn workers, if any). Helpers that
+stand for the world around the server (a private `redis-server`) run the same way, pinned to
+the load generator's cores instead.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,19 +65,20 @@ class CpuSnapshot:
     server: float
 
     @classmethod
-    def take(cls, server: Server) -> CpuSnapshot:
+    def take(cls, server: Server, helpers: Iterable[Server] = ()) -> CpuSnapshot:
+        """Now; the helpers' CPU (a private Redis) counts with this process's, as the load side."""
         fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
         user, nice, system, _idle, _iowait, irq, softirq = (int(f) for f in fields[:7])
         times = os.times()
         return cls(
             wall=time.monotonic(),
             machine=(user + nice + system + irq + softirq) / TICKS_PER_SECOND,
-            own=times.user + times.system,
+            own=times.user + times.system + sum(helper.cpu_seconds() for helper in helpers),
             server=server.cpu_seconds(),
         )
 
     def shares_since(self, before: CpuSnapshot) -> tuple[float, float, float]:
-        """Server, this process and everything else, each in cores busy (1.0 = one whole core)."""
+        """Server, this process (with helpers) and everything else, each in cores busy (1.0 = one core)."""
         wall = max(self.wall - before.wall, 1e-9)
         server = self.server - before.server
         own = self.own - before.own
@@ -161,12 +164,16 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the whole tree so far."""
-        ticks = 0
+        return sum(self.cpu_by_process().values())
+
+    def cpu_by_process(self) -> dict[int, float]:
+        """User + system CPU seconds so far of each process in the tree, by pid."""
+        found: dict[int, float] = {}
         for pid in self.tree():
             with contextlib.suppress(OSError, IndexError, ValueError):
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                ticks += int(fields[11]) + int(fields[12])  # utime, stime
-        return ticks / TICKS_PER_SECOND
+                found[pid] = (int(fields[11]) + int(fields[12])) / TICKS_PER_SECOND  # utime, stime
+        return found
 
     def rss_mb(self) -> float:
         """Resident memory of the whole tree, in MiB."""
@@ -198,12 +205,15 @@ class Server:
             self.process.wait(5)
 
 
-def start(name: str, command: str, env: Mapping[str, str], cwd: Path, pinning: Pinning) -> Server:
-    """Run `command` with bash on a free port (`$PORT`), pinned to the server core."""
+def start(
+    name: str, command: str, env: Mapping[str, str], cwd: Path, pinning: Pinning, *, helper: bool = False
+) -> Server:
+    """Run `command` with bash on a free port (`$PORT`), pinned to the server core (a helper: the load's)."""
     port = free_port()
     argv = ["bash", "-c", f"exec {command}"]
     if pinning.server_core is not None:
-        argv = ["taskset", "-c", str(pinning.server_core), *argv]
+        cores = pinning.load_cores if helper else {pinning.server_core}
+        argv = ["taskset", "-c", ",".join(str(core) for core in sorted(cores)), *argv]
     slug = "".join(ch if ch.isalnum() else "-" for ch in name)
     log = cwd / f"{next(_started):02d}-{slug}.log"
     with log.open("wb") as output:
@@ -223,9 +233,11 @@ def start(name: str, command: str, env: Mapping[str, str], cwd: Path, pinning: P
 
 
 @contextlib.contextmanager
-def running(name: str, command: str, env: Mapping[str, str], cwd: Path, pinning: Pinning) -> Iterator[Server]:
+def running(
+    name: str, command: str, env: Mapping[str, str], cwd: Path, pinning: Pinning, *, helper: bool = False
+) -> Iterator[Server]:
     """A started server, stopped on the way out whatever happens (at once after an error)."""
-    server = start(name, command, env, cwd, pinning)
+    server = start(name, command, env, cwd, pinning, helper=helper)
     try:
         yield server
     except BaseException:
@@ -246,3 +258,14 @@ def uvicorn_command(factory: str) -> str:
         f"python -m uvicorn --factory {factory} --host 127.0.0.1 --port $PORT --http httptools "
         "--loop uvloop --lifespan on --no-access-log --no-server-header --log-level warning"
     )
+
+
+def redis_command() -> str | None:
+    """A private, memory-only `redis-server` on `$PORT` and loopback; None if it is not installed."""
+    executable = shutil.which("redis-server") or next(
+        (path for path in ("/usr/bin/redis-server", "/usr/local/bin/redis-server") if Path(path).exists()),
+        None,
+    )
+    if executable is None:
+        return None
+    return f"{executable} --port $PORT --bind 127.0.0.1 --save '' --appendonly no"
