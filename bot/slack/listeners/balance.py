@@ -53,6 +53,8 @@ async def answer(request: CommandRequest, parts: Parts) -> None:
         await parts.replies.post(request.response_url, message, request.reference) if message else None
     )
     done = time.perf_counter()
+    if not log.isEnabledFor(logging.INFO):
+        return
     line = {
         "ref": request.reference,
         "workspace": str(request.requester.workspace),
