@@ -21,6 +21,9 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError, RedisError
 
 from bot.domain import Balance, Topup
@@ -92,7 +95,10 @@ class RedisShared:
             socket_connect_timeout=timeout_seconds,
             health_check_interval=30,
         )
-        self._client: redis.Redis = redis.Redis(connection_pool=pool, retry_on_timeout=False)
+        # One quick retry on a fresh connection: a pooled one may have died with an earlier outage.
+        self._client: redis.Redis = redis.Redis(
+            connection_pool=pool, retry=Retry(NoBackoff(), 1), retry_on_error=[RedisConnectionError]
+        )
         self._timeout = timeout_seconds
         self._down = False
         self._reconnecting: asyncio.Task[None] | None = None
@@ -191,6 +197,9 @@ class RedisShared:
     async def _reconnect(self) -> None:
         while True:
             await asyncio.sleep(RECONNECT_SECONDS)
+            # Connections from before the outage are dead: drop them all, then try a fresh one.
+            with contextlib.suppress(RedisError, OSError):
+                await self._client.connection_pool.disconnect()
             if await self.ping():
                 self._down = False
                 log.info("Redis is back: caches are shared again")
