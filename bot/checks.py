@@ -58,6 +58,7 @@ def describe(settings: Settings) -> list[str]:
 
     keys = len(settings.encryption_keys)
     encryption = f"({keys} set, hidden)" if keys else "(not set)"
+    redis = describe_redis(settings.redis_url.get_secret_value()) if settings.redis_url else "(not set)"
     admins = ", ".join(sorted(settings.admin_user_ids)) or "(none: Slack admins and owners only)"
     return [
         f"  mode                    {settings.mode}",
@@ -71,6 +72,7 @@ def describe(settings: Settings) -> list[str]:
         f"  BREEZE_BASE_URL         {settings.breeze_url}",
         f"  SLACK_API_URL           {settings.slack_api_base}",
         f"  DATABASE_URL            {_database(settings)}",
+        f"  REDIS_URL               {redis}",
         f"  HOST:PORT               {settings.host}:{settings.port}",
         f"  LOG_LEVEL               {settings.log_level}",
     ]

@@ -38,6 +38,7 @@ PREFIX = "breeze-balance:"
 TIMEOUT_SECONDS = 1.0
 # Connections to Redis per process; past this a call waits briefly for one instead of failing.
 MAX_CONNECTIONS = 256
+_POOL_EXHAUSTED = "No connection available"
 RECONNECT_SECONDS = 2.0
 
 
@@ -181,6 +182,11 @@ class RedisShared:
                 return True, await operation
         except MaxConnectionsError:
             return False, None  # every connection busy: skip this once, Redis itself is fine
+        except RedisConnectionError as exc:
+            if _POOL_EXHAUSTED in str(exc):
+                return False, None  # the same, as BlockingConnectionPool says it
+            self._went_down(exc)
+            return False, None
         except (RedisError, OSError, TimeoutError) as exc:
             self._went_down(exc)
             return False, None

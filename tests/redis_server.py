@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import redis
@@ -201,10 +201,8 @@ class RedisServer:
     def _stop_monitor(self) -> None:
         sock, self._monitor_socket = self._monitor_socket, None
         if sock is not None:
-            try:
+            with suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             sock.close()
         if self._monitor_thread is not None:
             self._monitor_thread.join(5)
@@ -264,3 +262,71 @@ def silent_server() -> Iterator[SilentServer]:
         yield server
     finally:
         server.close()
+
+
+class DelayingProxy:
+    """A loopback TCP proxy to a real Redis that holds every answer `delay` seconds: a slow Redis.
+
+    `delay` may be changed while it runs; it applies to the next answers.
+    """
+
+    def __init__(self, target_port: int, delay: float) -> None:
+        self.target_port = target_port
+        self.delay = delay
+        self._listener = socket.create_server(("127.0.0.1", 0), backlog=128)
+        self._listener.settimeout(0.2)
+        self._stopping = threading.Event()
+        self._sockets: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, name="slow-redis", daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        """`redis://127.0.0.1:P/0`."""
+        return f"redis://127.0.0.1:{self._listener.getsockname()[1]}/0"
+
+    def _accept(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            upstream.settimeout(None)
+            client.settimeout(None)
+            self._sockets += [client, upstream]
+            threading.Thread(target=self._pipe, args=(client, upstream, False), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, True), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, slow: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                if slow and self.delay:
+                    time.sleep(self.delay)
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with suppress(OSError):
+                sink.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        """Stop accepting and close every connection."""
+        self._stopping.set()
+        self._thread.join(5)
+        self._listener.close()
+        for sock in self._sockets:
+            with suppress(OSError):
+                sock.close()
+
+
+@contextmanager
+def delaying_proxy(target_port: int, delay: float) -> Iterator[DelayingProxy]:
+    """A `DelayingProxy`, closed afterwards."""
+    proxy = DelayingProxy(target_port, delay)
+    try:
+        yield proxy
+    finally:
+        proxy.close()

@@ -26,6 +26,7 @@ import httpx
 import pytest
 from pydantic import SecretStr, ValidationError
 
+import bot.shared
 from bot.caches import BalanceCache
 from bot.config import load_settings
 from bot.domain import Balance, Workspace
@@ -41,7 +42,14 @@ from tests.conftest import (
     texts,
 )
 from tests.fakes import AppServer, FakeServer, Recorded, Reply, SlackClient
-from tests.redis_server import SKIP_REASON, RedisServer, closed_port, find_redis_server, silent_server
+from tests.redis_server import (
+    SKIP_REASON,
+    RedisServer,
+    closed_port,
+    delaying_proxy,
+    find_redis_server,
+    silent_server,
+)
 from tests.test_cli import base_env, check_env, free_port, run_bot
 from tests.test_keys import ADMIN, button, roles, submission
 
@@ -374,15 +382,6 @@ def test_a_redis_outage_is_survived_logged_once_and_recovered_from(
     assert len(warnings_per_thread(all_logs.records, BACK_LOG)) == 2  # each process said it is back
 
 
-STALE_CONNECTIONS = (
-    "bug: RedisShared (bot/shared.py:84, Redis.from_url without `retry`) has redis-py make no retry, "
-    "and _reconnect (bot/shared.py:185-190) clears `_down` after one PING without dropping the pooled "
-    "connections opened before the outage; the next concurrent calls land on those dead connections, "
-    "fail with ConnectionError, and the store goes down again (logged again, caches unshared again)"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=STALE_CONNECTIONS)
 def test_after_an_outage_a_burst_over_both_processes_costs_one_breeze_call(
     redis: RedisServer,
     start_app: AppFactory,
@@ -390,6 +389,8 @@ def test_after_an_outage_a_burst_over_both_processes_costs_one_breeze_call(
     hooks: FakeServer,
     all_logs: pytest.LogCaptureFixture,
 ) -> None:
+    """Pooled connections opened before the outage are dead: once back, none of them may take the
+    store down again (a second outage log, caches unshared for another reconnect period)."""
     breeze.route("GET", "/v1/balance", by_key(delay=0.2))
     apps = two_apps(start_app, redis_url=redis.url)
     outage(redis, apps, breeze, hooks, all_logs)
@@ -405,8 +406,10 @@ def test_after_an_outage_a_burst_over_both_processes_costs_one_breeze_call(
     assert len(breeze_keys(breeze)) - calls == 1
 
 
-@pytest.mark.xfail(strict=True, reason=STALE_CONNECTIONS)
 def test_once_back_the_shared_store_stays_available_under_concurrent_calls(redis: RedisServer) -> None:
+    """The same at the adapter: ten pooled connections die with Redis; after the reconnect, ten
+    concurrent calls all answer and the store stays available."""
+
     async def scenario() -> tuple[list[int | None], bool]:
         shared = RedisShared(redis.url)
         try:
@@ -417,9 +420,10 @@ def test_once_back_the_shared_store_stays_available_under_concurrent_calls(redis
                 assert not shared.available
             finally:
                 redis.start()
-            async with asyncio.timeout(20):
-                while not shared.available:  # the background reconnect found Redis again
-                    await asyncio.sleep(0.05)
+            for _ in range(400):  # up to 20 s for the background reconnect to find Redis again
+                if shared.available:
+                    break
+                await asyncio.sleep(0.05)
             versions = await asyncio.gather(*(shared.version(f"v{n}") for n in range(10)))
             return list(versions), shared.available
         finally:
@@ -636,7 +640,7 @@ def test_two_real_serve_processes_share_caches_and_limits(
             assert secret not in output
 
 
-# --- a race in the shared "who is asking Breeze" claim --------------------------------------------------
+# --- the shared "who is asking Breeze" claim and a slow store --------------------------------------------------
 
 
 class SlowPuts:
@@ -659,29 +663,26 @@ class SlowPuts:
 
 
 class CountingReader:
-    """A Breeze stand-in: counts calls; the first waits until released."""
+    """A Breeze stand-in: counts calls; each waits until released."""
 
     def __init__(self) -> None:
         self.calls = 0
+        self.called = asyncio.Event()
         self.release = asyncio.Event()
 
     async def get_balance(self, api_key: SecretStr) -> Balance:
         self.calls += 1
+        self.called.set()
         await self.release.wait()
         return Balance(credits=Decimal(5), topups=())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: BalanceCache._fetch (bot/caches.py) releases the shared 'asking' claim in its `finally` "
-        "before put_balance stores the answer, so a process waiting in _wait_for_other sees the claim "
-        "gone and no answer yet, gives up and asks Breeze itself"
-    ),
-)
 def test_a_process_waiting_for_another_does_not_ask_breeze_when_the_answer_lands_late(
     redis: RedisServer,
 ) -> None:
+    """The answer is stored before the "asking" claim is released: a process waiting on the claim
+    never finds neither, even when storing the answer takes a while (here 0.3 s)."""
+
     async def scenario() -> tuple[int, int]:
         first, second = RedisShared(redis.url), RedisShared(redis.url)
         try:
@@ -691,8 +692,7 @@ def test_a_process_waiting_for_another_does_not_ask_breeze_when_the_answer_lands
             cache_b = BalanceCache(reader_b, 60, shared=second, wait_seconds=5)
             workspace, key = Workspace(None, "TRACE"), SecretStr("brz_live_RaceKey")
             asking_a = asyncio.create_task(cache_a.get(workspace, key, fresh=False))
-            while reader_a.calls == 0:  # A holds the claim and is asking Breeze
-                await asyncio.sleep(0.01)
+            await asyncio.wait_for(reader_a.called.wait(), 10)  # A holds the claim, asks Breeze
             asking_b = asyncio.create_task(cache_b.get(workspace, key, fresh=False))
             await asyncio.sleep(0.2)  # B is waiting for A's answer
             reader_a.release.set()
@@ -703,3 +703,32 @@ def test_a_process_waiting_for_another_does_not_ask_breeze_when_the_answer_lands
             await second.close()
 
     assert asyncio.run(scenario()) == (1, 0)
+
+
+# --- a busy connection pool ---------------------------------------------------------------------------
+
+
+def test_a_busy_connection_pool_is_not_taken_for_an_outage(
+    redis: RedisServer, monkeypatch: pytest.MonkeyPatch, all_logs: pytest.LogCaptureFixture
+) -> None:
+    # One connection, then a Redis that answers each command in 0.3 s, within the 0.5 s timeout.
+    monkeypatch.setattr(bot.shared, "MAX_CONNECTIONS", 1)
+    with delaying_proxy(redis.port, 0.0) as slow:
+
+        async def scenario() -> tuple[list[int | None], bool]:
+            shared = RedisShared(slow.url, timeout_seconds=0.5)
+            try:
+                assert await shared.version("busy") == 0  # the one connection, made and working
+                slow.delay = 0.3
+                assert await shared.version("busy") == 0  # slow, but within the timeout
+                # Four at once on one connection: the last ones wait longer than the pool's timeout.
+                answers = await asyncio.gather(*(shared.version(f"busy{n}") for n in range(4)))
+                return list(answers), shared.available
+            finally:
+                await shared.close()
+
+        answers, available = asyncio.run(scenario())
+
+    assert answers[0] == 0  # Redis answered, slowly
+    assert available, "a busy pool was taken for Redis being down"
+    assert OUTAGE_LOG not in all_logs.text
