@@ -35,6 +35,16 @@ from bot.worker import run_until_signalled
 log = logging.getLogger(__name__)
 
 GRACEFUL_CONNECTION_SECONDS = 5
+# How every server runs: our logging only, no access log or server header, behind a proxy.
+UVICORN_OPTIONS: dict[str, Any] = {
+    "lifespan": "on",
+    "log_config": None,
+    "access_log": False,
+    "server_header": False,
+    "proxy_headers": True,
+    "forwarded_allow_ips": "*",
+    "timeout_graceful_shutdown": GRACEFUL_CONNECTION_SECONDS,
+}
 MANIFEST_PLACEHOLDER = manifest.PLACEHOLDER
 
 
@@ -187,13 +197,7 @@ def _serve_setup(setup: SetupSettings, missing: list[str]) -> int:
         SetupApp(setup, missing),
         host=setup.host,
         port=setup.port,
-        lifespan="on",
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        proxy_headers=True,
-        forwarded_allow_ips="*",
-        timeout_graceful_shutdown=GRACEFUL_CONNECTION_SECONDS,
+        **UVICORN_OPTIONS,
     )
     return 0
 
@@ -214,13 +218,7 @@ def _serve(settings: Settings, *, migrate: bool, worker: bool) -> int:
         host=settings.host,
         port=settings.port,
         workers=settings.web_concurrency,
-        lifespan="on",
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        proxy_headers=True,
-        forwarded_allow_ips="*",
-        timeout_graceful_shutdown=GRACEFUL_CONNECTION_SECONDS,
+        **UVICORN_OPTIONS,
     )
     return 0
 
@@ -240,11 +238,7 @@ def _socket(settings: Settings, *, migrate: bool, worker: bool) -> int:
         app,
         host=settings.host,
         port=settings.port,
-        lifespan="on",
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=GRACEFUL_CONNECTION_SECONDS,
+        **UVICORN_OPTIONS,
     )
     return 0
 
