@@ -156,6 +156,15 @@ class BalanceCache:
         # Shielded: one caller giving up does not cancel the call the others wait for.
         return await asyncio.shield(task), None
 
+    async def prime(self, workspace: Workspace, key: SecretStr, balance: Balance) -> None:
+        """Keep a balance Breeze has just given for this key (as when a key is checked and saved)."""
+        if self._seconds <= 0:
+            return
+        slot = (*workspace.scope, hashlib.sha256(key.get_secret_value().encode()).hexdigest())
+        self._remember(slot, balance, self._clock())
+        if self._shared is not None:
+            await self._shared.put_balance(_name("balance", *slot), balance, self._seconds)
+
     async def _from_shared(self, slot: Slot) -> tuple[Balance, float] | None:
         if self._shared is None:
             return None

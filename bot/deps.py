@@ -111,17 +111,11 @@ async def open_deps(settings: Settings, now: Now = utcnow) -> AsyncIterator[Deps
             log.warning("BREEZE_API_KEY is ignored in multi-workspace mode: each workspace sets its own key")
         shared = _shared(settings, stack)
         workspace_keys = WorkspaceKeys(store, fallback, cache_seconds=KEY_CACHE_SECONDS, shared=shared)
-        balances = BalanceService(
-            workspace_keys,
-            BalanceCache(
-                breeze,
-                settings.breeze_cache_seconds,
-                shared=shared,
-                wait_seconds=settings.breeze_timeout_seconds,
-            ),
-            RefreshLimiter(REFRESH_EVERY_SECONDS, shared=shared),
+        cache = BalanceCache(
+            breeze, settings.breeze_cache_seconds, shared=shared, wait_seconds=settings.breeze_timeout_seconds
         )
-        keys = KeyService(store, breeze, fallback, workspace_keys)
+        balances = BalanceService(workspace_keys, cache, RefreshLimiter(REFRESH_EVERY_SECONDS, shared=shared))
+        keys = KeyService(store, breeze, fallback, workspace_keys, cache)
         tasks = TaskTracker()
         slack = AsyncWebClient(base_url=settings.slack_api_base, timeout=10)
 

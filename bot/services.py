@@ -111,11 +111,13 @@ class KeyService:
         reader: BalanceReader,
         fallback: SecretStr | None,
         keys: WorkspaceKeys | None = None,
+        cache: BalanceCache | None = None,
     ) -> None:
         self._store = store
         self._reader = reader
         self._fallback = fallback
         self._keys = keys
+        self._cache = cache
 
     async def try_key(self, key: SecretStr, deadline_seconds: float) -> Balance:
         """Ask Breeze for the balance with a candidate key, within `deadline_seconds`."""
@@ -129,6 +131,9 @@ class KeyService:
         """Store a key Breeze has just accepted."""
         record = await self._store.put(workspace, key, set_by=set_by, key_id=balance.key_id)
         await self._forget(workspace)
+        if self._cache is not None:
+            # Breeze just answered for this key: the next reply (and the Home tab) needs no call.
+            await self._cache.prime(workspace, key, balance)
         return record
 
     async def current(self, workspace: Workspace) -> KeyRecord | None:
