@@ -53,7 +53,11 @@ async def send_all(app_url: str, hooks_url: str) -> list[tuple[str, str, int]]:
         for team in WORKSPACES
     ]
     limit = asyncio.Semaphore(CONCURRENCY)
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    # Idle connections are dropped long before the server's 5 s keep-alive timeout: a busy machine
+    # must not make the client reuse a connection the server is closing.
+    limits = httpx.Limits(
+        max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY, keepalive_expiry=1.0
+    )
     async with httpx.AsyncClient(base_url=app_url, timeout=30, limits=limits) as client:
 
         async def one(team: str, url: str) -> tuple[str, str, int]:
