@@ -66,6 +66,12 @@ class KeyReader(Protocol):
     async def get(self, workspace: Workspace) -> StoredKeyLike | None: ...
 
 
+def _slot(workspace: Workspace, key: SecretStr) -> Slot:
+    """Where a workspace's balance read with this key is kept: a new key (set-key) is a new slot,
+    so its first answer is never stale. The key itself is never part of it, only its SHA-256."""
+    return (*workspace.scope, hashlib.sha256(key.get_secret_value().encode()).hexdigest())
+
+
 def _name(*parts: str) -> str:
     return ":".join(part or "-" for part in parts)
 
@@ -139,8 +145,7 @@ class BalanceCache:
 
     async def get(self, workspace: Workspace, key: SecretStr, *, fresh: bool) -> tuple[Balance, float | None]:
         """The balance and, when served from the cache, its age in seconds."""
-        # A different key (set-key) is a different slot, so its first answer is never stale.
-        slot = (*workspace.scope, hashlib.sha256(key.get_secret_value().encode()).hexdigest())
+        slot = _slot(workspace, key)
         if not fresh and self._seconds > 0:
             cached = self._answers.get(slot)
             if cached is not None and (age := self._clock() - cached[1]) < self._seconds:
@@ -160,7 +165,7 @@ class BalanceCache:
         """Keep a balance Breeze has just given for this key (as when a key is checked and saved)."""
         if self._seconds <= 0:
             return
-        slot = (*workspace.scope, hashlib.sha256(key.get_secret_value().encode()).hexdigest())
+        slot = _slot(workspace, key)
         self._remember(slot, balance, self._clock())
         if self._shared is not None:
             await self._shared.put_balance(_name("balance", *slot), balance, self._seconds)

@@ -10,11 +10,10 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
-import httpx
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import db
+from bot import db, outbound
 from bot.breeze import BreezeClient
 from bot.config import HINTS, Settings
 from bot.domain import Balance, Topup
@@ -202,7 +201,8 @@ async def fetch_balance(settings: Settings) -> Balance:
     """One balance call with the configured key; raises the usual `BotError`s."""
     if settings.breeze_api_key is None:
         raise NoApiKey("BREEZE_API_KEY is not set")
-    async with httpx.AsyncClient(timeout=httpx.Timeout(settings.breeze_timeout_seconds, connect=3.0)) as http:
+    # The same HTTP stack as the app, so its errors read the same way.
+    async with outbound.client(settings.http_stack, settings.breeze_timeout_seconds) as http:
         client = BreezeClient(http, settings.breeze_url, settings.breeze_timeout_seconds)
         return await client.get_balance(settings.breeze_api_key)
 

@@ -17,7 +17,7 @@ from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import __version__, db, outbound
+from bot import db, outbound
 from bot.breeze import BreezeClient
 from bot.caches import BalanceCache, RefreshLimiter, WorkspaceKeys
 from bot.config import Settings
@@ -42,7 +42,6 @@ from bot.worker import Worker
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = f"breeze-balance-slack/{__version__}"
 SHUTDOWN_GRACE_SECONDS = 25.0
 OAUTH_STATE_SECONDS = 600
 # How long a worker reuses a workspace's decrypted key (set-key and remove-key in the same
@@ -75,7 +74,7 @@ class Deps:
 
 
 def _http_client(settings: Settings) -> httpx.AsyncClient:
-    return outbound.client(settings.http_stack, settings.breeze_timeout_seconds, USER_AGENT)
+    return outbound.client(settings.http_stack, settings.breeze_timeout_seconds)
 
 
 async def open_database(settings: Settings, stack: AsyncExitStack) -> tuple[AsyncEngine, Cipher]:

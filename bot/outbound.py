@@ -19,7 +19,10 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
+from bot import __version__
+
 HttpStack = Literal["aiohttp", "httpcore"]
+USER_AGENT = f"breeze-balance-slack/{__version__}"
 CONNECT_SECONDS = 3.0
 KEEPALIVE_SECONDS = 60.0
 
@@ -100,7 +103,7 @@ class Transport(AiohttpTransport):
         return response
 
 
-def client(stack: HttpStack, timeout_seconds: float, user_agent: str) -> httpx.AsyncClient:
+def client(stack: HttpStack, timeout_seconds: float, user_agent: str = USER_AGENT) -> httpx.AsyncClient:
     """The shared client; `httpcore` keeps httpx's own pool (for comparison in the benchmark)."""
     timeout = httpx.Timeout(timeout_seconds, connect=CONNECT_SECONDS)
     headers = {"user-agent": user_agent}
