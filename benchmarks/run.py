@@ -151,7 +151,7 @@ class Bench:
         shim = self.tmp / "httpx2-shim"
         (shim / "records").mkdir(parents=True)
         shutil.copyfile(SITECUSTOMIZE, shim / "sitecustomize.py")
-        probe = "import httpx, bot.outbound; print(httpx.__name__, httpx.__version__)"
+        probe = "import httpx, bot.adapters.outbound; print(httpx.__name__, httpx.__version__)"
         env = servers.shell_env(self.httpx2_settings(shim, {}))
         del env["BENCH_HTTPX2_RECORDS"]  # the probe's exit is not the target's
         done = subprocess.run(

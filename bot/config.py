@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.crypto import is_key
+from bot.adapters.crypto import is_key
 from bot.errors import ConfigError
 
 DEFAULT_BREEZE_BASE_URL = "https://api.breeze.blue"
@@ -283,7 +283,7 @@ def load_settings(**overrides: Any) -> Settings:
 
 def _check_database(settings: StorageSettings) -> None:
     """DATABASE_URL must be one the app can use (PostgreSQL or SQLite, options it understands)."""
-    from bot.db import parse_database_url  # the database layer, only when settings are loaded
+    from bot.adapters.db import parse_database_url  # the database layer, only when settings are loaded
 
     parse_database_url(settings.database_url)
 

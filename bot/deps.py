@@ -17,28 +17,28 @@ from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import db, outbound
-from bot.breeze import BreezeClient
-from bot.caches import BalanceCache, RefreshLimiter, WorkspaceKeys
+from bot.adapters import db, outbound
+from bot.adapters.breeze import BreezeClient
+from bot.adapters.crypto import Cipher, key_file_for, load_cipher
+from bot.adapters.key_store import KeyStore, installed_workspaces
+from bot.adapters.redis_shared import RedisShared
+from bot.adapters.watch_store import WatchStore
 from bot.config import Settings
-from bot.crypto import Cipher, key_file_for, load_cipher
 from bot.errors import BotError
-from bot.manifest import BOT_SCOPES
-from bot.services import BalanceService, KeyService
-from bot.shared import RedisShared
+from bot.services.balances import BalanceService, KeyService
+from bot.services.caches import BalanceCache, RefreshLimiter, WorkspaceKeys
+from bot.services.tasks import TaskTracker
+from bot.services.watching import Now, Outbox, WatchService, utcnow
+from bot.services.worker import Worker
 from bot.slack.admins import Admins, BotTokens
 from bot.slack.app import Authorize, build_app
 from bot.slack.auth import SingleWorkspaceAuthorizer
 from bot.slack.delivery import Deliverer
 from bot.slack.installations import CachingStore, Installations
+from bot.slack.manifest import BOT_SCOPES
 from bot.slack.parts import Parts
 from bot.slack.poster import ChannelPoster
 from bot.slack.replies import ReplyPoster
-from bot.store import KeyStore, installed_workspaces
-from bot.tasks import TaskTracker
-from bot.watch_store import WatchStore
-from bot.watching import Now, Outbox, WatchService, utcnow
-from bot.worker import Worker
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The error vocabulary of the app.
 
-Adapters translate foreign exceptions into these at the boundary; `bot.slack.blocks`
+Adapters translate foreign exceptions into these at the boundary; `bot.slack.blocks.balance`
 is the one place that turns them into words for people.
 
     BotError

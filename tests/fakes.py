@@ -17,7 +17,7 @@ import httpx
 import uvicorn
 
 from bot.config import Settings
-from bot.web import BreezeBalanceApp
+from bot.web.app import BreezeBalanceApp
 
 
 @dataclass

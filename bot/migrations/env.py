@@ -1,4 +1,4 @@
-"""Alembic environment: migrations run on the connection that `bot.db.migrate` hands in."""
+"""Alembic environment: migrations run on the connection that `bot.adapters.db.migrate` hands in."""
 
 from __future__ import annotations
 

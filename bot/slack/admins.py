@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.domain import Workspace
+from bot.domain.balances import Workspace
 from bot.errors import AdminCheckFailed
 from bot.slack.auth import slack_error
 

@@ -12,7 +12,7 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.domain import Workspace
+from bot.domain.balances import Workspace
 from bot.errors import ConfigError
 
 log = logging.getLogger(__name__)

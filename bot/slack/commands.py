@@ -8,8 +8,8 @@ from datetime import time
 from decimal import Decimal
 from typing import Literal
 
+from bot.slack.blocks.text import outside
 from bot.slack.ids import COMMAND, Subcommand
-from bot.slack.text import outside
 
 _ALIASES: dict[str, Subcommand] = {
     "": Subcommand.BALANCE,

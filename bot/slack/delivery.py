@@ -7,12 +7,12 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.adapters.watch_store import PendingPost
+from bot.domain.rules import PostKind
 from bot.errors import SlackPostError
-from bot.rules import PostKind
-from bot.slack import notices
+from bot.services.watching import Outbox
+from bot.slack.blocks import notices
 from bot.slack.poster import ChannelPoster
-from bot.watch_store import PendingPost
-from bot.watching import Outbox
 
 log = logging.getLogger(__name__)
 

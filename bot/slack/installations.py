@@ -21,10 +21,10 @@ from slack_sdk.oauth.installation_store.models.bot import Bot
 from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 
-from bot.crypto import Cipher
-from bot.domain import Workspace
+from bot.adapters.crypto import Cipher
+from bot.adapters.key_store import storage_errors
+from bot.domain.balances import Workspace
 from bot.errors import StorageError, StoredKeyUnreadable
-from bot.store import storage_errors
 
 log = logging.getLogger(__name__)
 

@@ -6,13 +6,13 @@ from dataclasses import dataclass
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.services import BalanceService, KeyService
+from bot.services.balances import BalanceService, KeyService
+from bot.services.tasks import TaskTracker
+from bot.services.watching import WatchService
 from bot.slack.admins import Admins, BotTokens
 from bot.slack.installations import Installations
 from bot.slack.poster import ChannelPoster
 from bot.slack.replies import ReplyPoster
-from bot.tasks import TaskTracker
-from bot.watching import WatchService
 
 
 @dataclass(frozen=True, slots=True)

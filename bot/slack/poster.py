@@ -14,12 +14,12 @@ from typing import Any
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.breeze import retry_after_seconds
-from bot.domain import Workspace
+from bot.adapters.breeze import retry_after_seconds
+from bot.domain.balances import Workspace
 from bot.errors import SlackPostError
 from bot.slack.admins import BotTokens
 from bot.slack.auth import slack_error
-from bot.slack.blocks import Message
+from bot.slack.blocks.balance import Message
 
 log = logging.getLogger(__name__)
 

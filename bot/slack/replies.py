@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 import httpx
 
-from bot.slack.blocks import Message
+from bot.slack.blocks.balance import Message
 
 log = logging.getLogger(__name__)
 

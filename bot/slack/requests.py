@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bot.domain import Requester, Workspace, new_reference
+from bot.domain.balances import Requester, Workspace, new_reference
 
 
 @dataclass(frozen=True, slots=True)

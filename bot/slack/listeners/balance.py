@@ -10,7 +10,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.errors import BotError
 from bot.logs import fields
-from bot.slack import blocks
+from bot.slack.blocks import balance as blocks
 from bot.slack.commands import Command, parse
 from bot.slack.ids import ADMIN_SUBCOMMANDS, COMMAND, Subcommand
 from bot.slack.listeners import keys

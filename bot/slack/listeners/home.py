@@ -13,14 +13,16 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.domain import Balance, Requester, Workspace
+from bot.domain.balances import Balance, Requester, Workspace
+from bot.domain.rules import DEFAULT_DIGEST_TIME, Frequency
 from bot.errors import AdminCheckFailed, BotError
-from bot.rules import DEFAULT_DIGEST_TIME, Frequency
-from bot.slack import home_blocks, key_blocks, notices
 from bot.slack.auth import slack_error
-from bot.slack.blocks import wording
+from bot.slack.blocks import home as home_blocks
+from bot.slack.blocks import keys as key_blocks
+from bot.slack.blocks import notices
+from bot.slack.blocks.balance import wording
+from bot.slack.blocks.home import submitted
 from bot.slack.commands import AlertArgs, DigestArgs, parse
-from bot.slack.home_blocks import submitted
 from bot.slack.ids import ActionId, BlockId, CallbackId
 from bot.slack.listeners.trend import trend_lines
 from bot.slack.parts import Parts

@@ -11,11 +11,13 @@ from pydantic import SecretStr
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.domain import Workspace, new_reference
+from bot.domain.balances import Workspace, new_reference
 from bot.errors import BotError
-from bot.slack import blocks, key_blocks, notices
 from bot.slack.auth import slack_error
-from bot.slack.blocks import Message
+from bot.slack.blocks import balance as blocks
+from bot.slack.blocks import keys as key_blocks
+from bot.slack.blocks import notices
+from bot.slack.blocks.balance import Message
 from bot.slack.commands import Command
 from bot.slack.ids import RULE_SUBCOMMANDS, ActionId, BlockId, CallbackId, Subcommand
 from bot.slack.listeners import home, rules

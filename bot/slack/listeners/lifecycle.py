@@ -10,7 +10,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.domain import Workspace
+from bot.domain.balances import Workspace
 from bot.slack.parts import Parts
 from bot.slack.requests import workspace_of
 

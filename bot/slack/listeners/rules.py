@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from bot.domain import Workspace
-from bot.rules import DEFAULT_DIGEST_TIME, Frequency
-from bot.slack import notices
-from bot.slack.blocks import Message
+from bot.domain.balances import Workspace
+from bot.domain.rules import DEFAULT_DIGEST_TIME, Frequency
+from bot.slack.blocks import notices
+from bot.slack.blocks.balance import Message
+from bot.slack.blocks.text import credits
 from bot.slack.commands import AlertArgs, Command, DigestArgs, NotifyArgs
 from bot.slack.listeners import home
 from bot.slack.parts import Parts
 from bot.slack.requests import CommandRequest
-from bot.slack.text import credits
 
 log = logging.getLogger(__name__)
 

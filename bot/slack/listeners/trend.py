@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from bot.domain import Workspace
+from bot.domain.balances import Workspace
 from bot.errors import BotError
-from bot.slack import notices
+from bot.slack.blocks import notices
 from bot.slack.parts import Parts
 
 log = logging.getLogger(__name__)

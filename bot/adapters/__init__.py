@@ -1,0 +1,1 @@
+"""The only code that talks SQL, HTTP (Breeze), Redis or does encryption."""

@@ -1,0 +1,132 @@
+"""What the operator commands print: `check`, `balance`, `manifest`, `preview` (text or `--json`).
+
+Exit codes scripts can trust: 0 ok, 1 a check failed (or Breeze refused), 2 bad usage or
+configuration (raised as `ConfigError` and printed by `bot.cli.commands`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from bot.cli import checks
+from bot.config import SINGLE_WORKSPACE, Settings, StorageSettings
+from bot.deps import open_deps
+from bot.domain.balances import Balance, Requester
+from bot.errors import BotError, ConfigError
+from bot.services.balances import BalanceAnswer
+from bot.slack import manifest
+from bot.slack.blocks import balance as blocks
+from bot.slack.blocks import notices
+from bot.slack.blocks.balance import error_code, wording
+
+CLI_USER = "cli"
+
+
+def _print_json(data: dict[str, Any]) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+async def check(settings: Settings, *, online: bool, as_json: bool) -> int:
+    """Every check, one ✓/✗ line each with the fix for each ✗."""
+    found = await checks.run_checks(settings, online=online)
+    failed = any(c.failed for c in found)
+    if as_json:
+        _print_json(checks.as_json(found))
+    else:
+        ok, lines = await _lines(settings, found, online)
+        print("\n".join(lines))
+        if not ok:
+            print("\nFix what ✗ says, then run the check again.", file=sys.stderr)
+    return 1 if failed else 0
+
+
+async def _lines(settings: Settings, found: list[checks.Check], online: bool) -> tuple[bool, list[str]]:
+    lines = ["Configuration is valid:", *checks.describe(settings)]
+    if online:
+        lines += ["", "Live checks:", *(c.line() for c in found[1:])]
+    return not any(c.failed for c in found), lines
+
+
+async def _answer(settings: Settings, team: str | None) -> tuple[BalanceAnswer, list[str]]:
+    """The balance the slash command would give in `team` (or with BREEZE_API_KEY), and its trend."""
+    if team is None:
+        if settings.mode != SINGLE_WORKSPACE:
+            raise ConfigError("--team is needed in multi-workspace mode: each workspace has its own key.")
+        return BalanceAnswer(await checks.fetch_balance(settings)), []
+    async with open_deps(settings) as deps:
+        requester = Requester(team_id=team, enterprise_id=None, user_id=CLI_USER)
+        answer = await deps.balances.balance_for(requester)
+        trend = await deps.watch.trend(requester.workspace)
+    lines = []
+    if trend is not None:
+        runway = notices.runway_line(trend.runway)
+        if runway:
+            lines.append(f"Runway: {runway}")
+        if trend.sparkline:
+            lines.append(f"Last 7 days: {trend.sparkline}")
+    return answer, lines
+
+
+async def balance(settings: Settings, *, team: str | None, as_json: bool) -> int:
+    """The answer `/breeze-balance` gives, as text (or JSON); a friendly error and 1 when it fails."""
+    try:
+        answer, trend = await _answer(settings, team)
+    except BotError as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        words = wording(exc)
+        if as_json:
+            _print_json(
+                {"ok": False, "error": error_code(exc), "message": f"{words.title} {words.next_step}"}
+            )
+        else:
+            print(f"{words.title} {words.next_step} (error {error_code(exc)})", file=sys.stderr)
+        return 1
+    if as_json:
+        _print_json({"ok": True, **checks.balance_json(answer.balance, trend)})
+    else:
+        print("\n".join(checks.balance_lines(answer.balance, trend)))
+    return 0
+
+
+def print_manifest(storage: StorageSettings, url: str | None, *, socket: bool, as_json: bool) -> int:
+    """The manifest with every URL filled in (or for Socket Mode), and the link that creates the app."""
+    base = (url or storage.public_url or manifest.PLACEHOLDER).rstrip("/")
+    if not socket and not base.startswith("https://"):
+        raise ConfigError("The URL must start with https:// (Slack only calls https URLs); or use --socket.")
+    app = manifest.build(base, socket=socket)
+    link = manifest.create_app_link(app)
+    if as_json:
+        _print_json({"manifest": app, "create_app_url": link})
+        return 0
+    print(manifest.to_yaml(app), end="")
+    print(f"# Create the app with this manifest: {link}")
+    if base == manifest.PLACEHOLDER and not socket:
+        print(
+            f"# Replace {manifest.PLACEHOLDER} with your app's URL (--url, or PUBLIC_URL).", file=sys.stderr
+        )
+    return 0
+
+
+async def preview(settings: Settings, *, team: str | None, as_json: bool) -> int:
+    """A Block Kit Builder link for the reply to the current balance, or to a labelled sample."""
+    sample = False
+    try:
+        answer, trend = await _answer(settings, team)
+        shown: Balance = answer.balance
+    except BotError as exc:
+        if isinstance(exc, ConfigError) and team is None:
+            raise
+        sample, shown, trend = True, checks.SAMPLE_BALANCE, ["Last 7 days: ▁▂▃▄▅▆▇"]
+        reason = wording(exc).title
+    reply = blocks.balance_message(shown, trend=[f":hourglass: {line}" for line in trend] or None)
+    link = manifest.block_kit_builder_link(reply.blocks)
+    if as_json:
+        _print_json({"sample": sample, "url": link, "text": reply.text})
+        return 0
+    if sample:
+        print(f"SAMPLE: no balance could be read ({reason}); this previews sample figures.")
+    print(link)
+    return 0

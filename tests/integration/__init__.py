@@ -1,0 +1,1 @@
+"""Tests that serve the app, start processes or use SQLite, PostgreSQL, Redis or Chromium."""

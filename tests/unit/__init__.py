@@ -1,0 +1,1 @@
+"""Pure unit tests: no sockets, no database, no subprocess; fast (`make test-unit`)."""
