@@ -22,7 +22,7 @@ from bot.adapters.breeze import BreezeClient
 from bot.adapters.crypto import Cipher, key_file_for, load_cipher
 from bot.adapters.key_store import KeyStore, installed_workspaces
 from bot.adapters.redis_shared import RedisShared
-from bot.adapters.watch_store import WatchStore
+from bot.adapters.watch.store import WatchStore
 from bot.config import Settings
 from bot.errors import BotError
 from bot.services.balances import BalanceService, KeyService
@@ -134,7 +134,7 @@ async def open_deps(settings: Settings, now: Now = utcnow) -> AsyncIterator[Deps
         poster = ChannelPoster(slack, tokens)
         worker = Worker(
             watch,
-            Deliverer(Outbox(watch.store, now=watch.now), poster),
+            Deliverer(Outbox(watch.store.outbox, now=watch.now), poster),
             interval_seconds=settings.alert_interval_seconds,
             check_timeout_seconds=settings.breeze_timeout_seconds + CHECK_SLACK_SECONDS,
         )

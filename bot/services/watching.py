@@ -17,7 +17,9 @@ from decimal import Decimal
 from pydantic import SecretStr
 
 from bot import errors
-from bot.adapters.watch_store import Checked, PendingPost, WatchStore
+from bot.adapters.watch.outbox import OutboxStore
+from bot.adapters.watch.store import WatchStore
+from bot.adapters.watch.tables import Checked, PendingPost
 from bot.domain.balances import Balance, TopupStatus, Workspace
 from bot.domain.rules import (
     AlertRule,
@@ -257,7 +259,7 @@ class WatchService:
 class Outbox:
     """When to retry a post, when to give up, and whom to tell that a channel refuses posts."""
 
-    def __init__(self, store: WatchStore, now: Now = utcnow) -> None:
+    def __init__(self, store: OutboxStore, now: Now = utcnow) -> None:
         self._store = store
         self._now = now
 

@@ -2,7 +2,7 @@
 
 Any number of workers can share one PostgreSQL database: each claims workspaces and posts with
 `FOR UPDATE SKIP LOCKED` leases, and every state change is stored with the posts it calls for
-(`bot.adapters.watch_store`). On SQLite one worker runs at a time (a lock file beside the database).
+(`bot.adapters.watch`). On SQLite one worker runs at a time (a lock file beside the database).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
 
-from bot.adapters.watch_store import topups_table
+from bot.adapters.watch.tables import topups_table
 from bot.config import Settings
 from bot.deps import Deps, open_deps
 from bot.domain.balances import Balance, Workspace
@@ -906,7 +906,7 @@ def test_forget_removes_rules_samples_top_ups_and_pending_posts(world: World) ->
         await bot.watch.set_alert(other, Decimal("1500"), elsewhere, ADMIN)
         await bot.run_pass()
         await bot.next_pass()
-        pending = [p for p in await store.posts(WS) if p["sent_at"] is None and not p["gave_up"]]
+        pending = [p for p in await store.outbox.posts(WS) if p["sent_at"] is None and not p["gave_up"]]
         assert [p["kind"] for p in pending] == ["alert"]
         assert len(await store.samples(WS, EPOCH)) == 2
         assert await seen_topups(bot, WS) == {"tp_old"}
@@ -916,14 +916,14 @@ def test_forget_removes_rules_samples_top_ups_and_pending_posts(world: World) ->
         removed = await bot.watch.forget(WS)
         assert removed > 0
         assert await bot.watch.watch(WS) is None
-        assert await store.posts(WS) == []
+        assert await store.outbox.posts(WS) == []
         assert await store.samples(WS, EPOCH) == []
         assert await seen_topups(bot, WS) == set()
         assert await bot.watch.trend(WS) is None
 
         assert await bot.watch.watch(other) is not None  # another workspace keeps everything
         assert len(await store.samples(other, EPOCH)) == 2
-        assert len(await store.posts(other)) == 1
+        assert len(await store.outbox.posts(other)) == 1
 
         del world.slack.refusing[ALERTS]
         calls = world.breeze.calls()
