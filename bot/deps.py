@@ -130,11 +130,12 @@ async def open_deps(settings: Settings, now: Now = utcnow) -> AsyncIterator[Deps
             authorizer = SingleWorkspaceAuthorizer(slack, settings.slack_bot_token)
             tokens, authorize = authorizer, authorizer.bolt_authorize()
 
-        watch = WatchService(WatchStore(engine), balances, settings.alert_interval_seconds, now)
+        watch_store = WatchStore(engine)
+        watch = WatchService(watch_store, balances, settings.alert_interval_seconds, now)
         poster = ChannelPoster(slack, tokens)
         worker = Worker(
             watch,
-            Deliverer(Outbox(watch.store.outbox, now=watch.now), poster),
+            Deliverer(Outbox(watch_store.outbox, now=watch.now), poster),
             interval_seconds=settings.alert_interval_seconds,
             check_timeout_seconds=settings.breeze_timeout_seconds + CHECK_SLACK_SECONDS,
         )

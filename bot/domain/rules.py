@@ -7,13 +7,14 @@ so a post is recorded exactly when the state that caused it changes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
 from bot.domain.balances import Balance, Topup, TopupStatus, Workspace
-from bot.domain.runway import Runway
+from bot.domain.runway import Runway, Sample
 
 # A fired alert re-arms once the balance is back above the threshold plus this share of it.
 HYSTERESIS = Decimal("0.1")
@@ -255,3 +256,34 @@ def _digest(
     if sparkline:
         facts["sparkline"] = sparkline
     return Post(PostKind.DIGEST, rule.channel, f"digest:{rule.next_at.isoformat()}", facts)
+
+
+# --- what the worker's storage hands back and takes ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PendingPost:
+    """A post in the outbox, claimed for delivery."""
+
+    id: int
+    workspace: Workspace
+    kind: PostKind
+    channel: str
+    facts: dict[str, str]
+    created_at: datetime
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """What a check records: the outcome of the rules, and the sample it took."""
+
+    outcome: Outcome
+    sample: Sample
+    next_check_at: datetime
+    digest_next_at: datetime | None = None
+    extra_posts: list[Post] = field(default_factory=list)
+
+
+# Given the state read under the row lock and the top-ups already seen, what the check records.
+Decide = Callable[[Watch, frozenset[str]], Checked | None]

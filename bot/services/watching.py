@@ -17,14 +17,13 @@ from decimal import Decimal
 from pydantic import SecretStr
 
 from bot import errors
-from bot.adapters.watch.outbox import OutboxStore
-from bot.adapters.watch.store import WatchStore
-from bot.adapters.watch.tables import Checked, PendingPost
 from bot.domain.balances import Balance, TopupStatus, Workspace
 from bot.domain.rules import (
     AlertRule,
+    Checked,
     DigestRule,
     Frequency,
+    PendingPost,
     Post,
     PostKind,
     Rules,
@@ -37,6 +36,7 @@ from bot.domain.runway import WINDOW, Runway, Sample, prune_before, runway, spar
 from bot.domain.schedule import next_digest
 from bot.services.balances import BalanceService
 from bot.services.caches import MAX_CACHED_WORKSPACES
+from bot.services.ports import OutboxRepository, WatchRepository
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class WatchService:
     """Rules set from Slack, checks of one workspace, and the trend shown in replies."""
 
     def __init__(
-        self, store: WatchStore, balances: BalanceService, interval_seconds: float, now: Now = utcnow
+        self, store: WatchRepository, balances: BalanceService, interval_seconds: float, now: Now = utcnow
     ) -> None:
         self._store = store
         self._balances = balances
@@ -105,7 +105,7 @@ class WatchService:
         return self._now()
 
     @property
-    def store(self) -> WatchStore:
+    def store(self) -> WatchRepository:
         """Where rules, samples and posts live (the outbox shares it)."""
         return self._store
 
@@ -259,7 +259,7 @@ class WatchService:
 class Outbox:
     """When to retry a post, when to give up, and whom to tell that a channel refuses posts."""
 
-    def __init__(self, store: OutboxStore, now: Now = utcnow) -> None:
+    def __init__(self, store: OutboxRepository, now: Now = utcnow) -> None:
         self._store = store
         self._now = now
 

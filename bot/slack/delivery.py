@@ -7,8 +7,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.adapters.watch.tables import PendingPost
-from bot.domain.rules import PostKind
+from bot.domain.rules import PendingPost, PostKind
 from bot.errors import SlackPostError
 from bot.services.watching import Outbox
 from bot.slack.blocks import notices

@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.adapters.key_store import storage_errors
 from bot.adapters.watch.tables import (
-    PendingPost,
     insert_ignore,
     locked,
     posts_table,
@@ -27,7 +26,7 @@ from bot.adapters.watch.tables import (
     write_transaction,
 )
 from bot.domain.balances import Workspace
-from bot.domain.rules import Post, PostKind, Watch
+from bot.domain.rules import PendingPost, Post, PostKind, Watch
 
 
 class OutboxStore:

@@ -6,7 +6,7 @@ workspace's row lock.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bot.adapters.key_store import storage_errors
 from bot.adapters.watch.outbox import OutboxStore, drop_fault_dms, queue_posts
 from bot.adapters.watch.tables import (
-    Decide,
     insert_ignore,
     locked,
     posts_table,
@@ -32,7 +31,7 @@ from bot.adapters.watch.tables import (
     write_transaction,
 )
 from bot.domain.balances import Workspace
-from bot.domain.rules import Post, PostKind, Rules, Watch
+from bot.domain.rules import Decide, Post, PostKind, Rules, Watch
 from bot.domain.runway import Sample
 
 
@@ -57,7 +56,12 @@ class WatchStore:
         return None if row is None else watch_of(row)
 
     async def update_rules(
-        self, workspace: Workspace, change: Callable[[Rules], Rules], now: datetime, *, reset: dict[str, Any]
+        self,
+        workspace: Workspace,
+        change: Callable[[Rules], Rules],
+        now: datetime,
+        *,
+        reset: Mapping[str, Any],
     ) -> Rules:
         """Apply `change` to the workspace's rules (creating or deleting its row) and check it soon."""
         async with storage_errors("save the alert rules"), write_transaction(self._engine) as conn:

@@ -12,9 +12,8 @@ on PostgreSQL, so any number of workers split the workspaces; posts are claimed 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -28,15 +27,11 @@ from bot.domain.rules import (
     AlertRule,
     DigestRule,
     Frequency,
-    Outcome,
-    Post,
-    PostKind,
     Rules,
     TopupRule,
     Watch,
     WatchState,
 )
-from bot.domain.runway import Sample
 
 _metadata = sa.MetaData()
 
@@ -118,34 +113,6 @@ posts_table = sa.Table(
     sa.Column("gave_up", sa.Boolean),
     sa.Column("last_error", sa.String(100)),
 )
-
-
-@dataclass(frozen=True, slots=True)
-class PendingPost:
-    """A post in the outbox, claimed for delivery."""
-
-    id: int
-    workspace: Workspace
-    kind: PostKind
-    channel: str
-    facts: dict[str, str]
-    created_at: datetime
-    attempts: int
-
-
-@dataclass(frozen=True, slots=True)
-class Checked:
-    """What a check records: the outcome of the rules, and the sample it took."""
-
-    outcome: Outcome
-    sample: Sample
-    next_check_at: datetime
-    digest_next_at: datetime | None = None
-    extra_posts: list[Post] = field(default_factory=list)
-
-
-# Given the state read under the row lock and the top-ups already seen, what the check records.
-Decide = Callable[[Watch, frozenset[str]], Checked | None]
 
 
 def utc(value: datetime | None) -> datetime | None:

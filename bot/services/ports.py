@@ -1,0 +1,81 @@
+"""What the worker's use cases need from storage, as protocols the adapters fulfil.
+
+`bot.adapters.watch` implements both on SQLite and PostgreSQL; the services never see SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from bot.domain.balances import Workspace
+from bot.domain.rules import Decide, PendingPost, Post, Rules, Watch
+from bot.domain.runway import Sample
+
+
+class WatchRepository(Protocol):
+    """Rules and their state, samples and seen top-ups: one transaction per change."""
+
+    async def get(self, workspace: Workspace) -> Watch | None: ...
+
+    async def update_rules(
+        self,
+        workspace: Workspace,
+        change: Callable[[Rules], Rules],
+        now: datetime,
+        *,
+        reset: Mapping[str, Any],
+    ) -> Rules: ...
+
+    async def mark_seen(self, workspace: Workspace, keys: Sequence[str], now: datetime) -> None: ...
+
+    async def claim(
+        self, now: datetime, lease: timedelta, limit: int, *, checked_before: datetime | None = None
+    ) -> list[Watch]: ...
+
+    async def count(self) -> int: ...
+
+    async def samples(self, workspace: Workspace, since: datetime) -> list[Sample]: ...
+
+    async def record_check(self, workspace: Workspace, decide: Decide, now: datetime) -> list[int]: ...
+
+    async def record_fault(
+        self,
+        workspace: Workspace,
+        fault: str,
+        now: datetime,
+        next_check_at: datetime,
+        tell: Callable[[Watch], list[Post]],
+    ) -> list[int]: ...
+
+    async def release(self, workspace: Workspace, next_check_at: datetime) -> None: ...
+
+    async def forget(self, workspace: Workspace) -> int: ...
+
+    async def prune(self, before: datetime) -> int: ...
+
+
+class OutboxRepository(Protocol):
+    """Posts waiting for Slack, claimed with a lease."""
+
+    async def claim_posts(
+        self, now: datetime, lease: timedelta, limit: int, ids: Sequence[int] | None = None
+    ) -> list[PendingPost]: ...
+
+    async def sent(self, post: PendingPost, now: datetime) -> None: ...
+
+    async def not_sent(
+        self,
+        post: PendingPost,
+        error: str,
+        retry_at: datetime | None,
+        now: datetime,
+        *,
+        fault: str | None = None,
+        tell: Callable[[Watch], list[Post]] | None = None,
+    ) -> list[int]: ...
+
+    async def hold(self, workspace: Workspace, until: datetime, uncounted: Sequence[int]) -> None: ...
+
+    async def next_post_at(self) -> datetime | None: ...
