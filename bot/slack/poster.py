@@ -7,8 +7,6 @@ https://api.slack.com/methods/chat.postMessage#errors
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -20,35 +18,12 @@ from bot.errors import SlackPostError
 from bot.slack.admins import BotTokens
 from bot.slack.auth import slack_error
 from bot.slack.blocks.balance import Message
+from bot.slack.channels import CHANNEL_ERRORS, TOKEN_ERRORS, ChannelCheck, ChannelState
 
 log = logging.getLogger(__name__)
 
-# An admin has to act on these: invite the app, pick another channel, reinstall the app.
-CHANNEL_ERRORS = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action"})
-TOKEN_ERRORS = frozenset(
-    {"token_revoked", "invalid_auth", "account_inactive", "not_authed", "token_expired", "no_token"}
-)
 # Slack's `ratelimited` without a usable Retry-After: wait this long.
 DEFAULT_RETRY_AFTER_SECONDS = 30.0
-
-
-class ChannelState(StrEnum):
-    """Whether the app can post in a channel, as far as Slack tells."""
-
-    OK = "ok"
-    PRIVATE_NOT_MEMBER = "private_not_member"
-    NOT_FOUND = "not_found"
-    ARCHIVED = "archived"
-    DIRECT = "direct"
-    UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelCheck:
-    """A channel's state and its name when Slack gave it."""
-
-    state: ChannelState
-    name: str | None = None
 
 
 class ChannelPoster:

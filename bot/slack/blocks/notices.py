@@ -13,9 +13,9 @@ from bot.domain.rules import AlertRule, PostKind, Rules, Watch
 from bot.domain.runway import BURNING, FLAT, Runway
 from bot.slack.blocks import text as t
 from bot.slack.blocks.balance import Block, Message, context, header, message, section
+from bot.slack.channels import TOKEN_ERRORS, ChannelCheck, ChannelState
 from bot.slack.commands import USAGE
 from bot.slack.ids import COMMAND, BlockId, Subcommand
-from bot.slack.poster import TOKEN_ERRORS, ChannelCheck, ChannelState
 
 Facts = Mapping[str, str]
 
