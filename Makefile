@@ -5,10 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run migrate test lint format check bench lock clean
+.PHONY: help install run migrate test test-unit lint format check bench lock clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed (set PYTHON=python3.11)")'
@@ -25,13 +25,17 @@ run: $(STAMP) ## migrate the database, then start the app and its alert checks (
 migrate: $(STAMP) ## create or upgrade the database schema
 	$(BIN)/python -m bot migrate
 
-test: $(STAMP) ## run the test suite (set TEST_DATABASE_URL to include PostgreSQL)
+test: $(STAMP) ## run every test: unit and integration (set TEST_DATABASE_URL to include PostgreSQL)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff, formatting and mypy --strict
+test-unit: $(STAMP) ## run the fast, pure unit tests only (no sockets, databases or browser)
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff, formatting, mypy --strict and the layers' import contracts
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict bot
+	$(BIN)/lint-imports
 
 format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
