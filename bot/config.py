@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import re
 from typing import Any, Literal
@@ -9,7 +11,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.adapters.crypto import is_key
+from bot.database_url import parse_database_url
 from bot.errors import ConfigError
 
 DEFAULT_BREEZE_BASE_URL = "https://api.breeze.blue"
@@ -17,6 +19,15 @@ DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_DATABASE_URL = "sqlite:///breeze-balance.db"
 
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
+
+
+def is_key(text: str) -> bool:
+    """True if `text` is a usable encryption key: 32 bytes in URL-safe base64, as Fernet takes them."""
+    try:
+        return len(base64.urlsafe_b64decode(text.encode("ascii"))) == 32
+    except (binascii.Error, ValueError, UnicodeError):
+        return False
+
 
 LogFormat = Literal["text", "json"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -283,8 +294,6 @@ def load_settings(**overrides: Any) -> Settings:
 
 def _check_database(settings: StorageSettings) -> None:
     """DATABASE_URL must be one the app can use (PostgreSQL or SQLite, options it understands)."""
-    from bot.adapters.db import parse_database_url  # the database layer, only when settings are loaded
-
     parse_database_url(settings.database_url)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from bot.config import is_key as is_key
 from bot.errors import ConfigError, StoredKeyUnreadable
 
 log = logging.getLogger(__name__)
@@ -51,15 +52,6 @@ def _opened(operation: Callable[[bytes], bytes], token: str) -> bytes:
 def new_key() -> str:
     """A fresh random Fernet key."""
     return Fernet.generate_key().decode("ascii")
-
-
-def is_key(text: str) -> bool:
-    """True if `text` is a usable Fernet key."""
-    try:
-        Fernet(text.encode("ascii"))
-    except (ValueError, UnicodeError):
-        return False
-    return True
 
 
 def key_file_for(sqlite_file: Path) -> Path:
