@@ -1,4 +1,4 @@
-"""What the worker's use cases need from storage, as protocols the adapters fulfil.
+"""What the worker's use cases need from storage and from Slack, as protocols the outer layers fulfil.
 
 `bot.adapters.watch` implements both on SQLite and PostgreSQL; the services never see SQL.
 """
@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -79,3 +80,17 @@ class OutboxRepository(Protocol):
     async def hold(self, workspace: Workspace, until: datetime, uncounted: Sequence[int]) -> None: ...
 
     async def next_post_at(self) -> datetime | None: ...
+
+
+@dataclass(slots=True)
+class Delivered:
+    """How a round of delivery went."""
+
+    sent: int = 0
+    failed: int = 0
+
+
+class Delivery(Protocol):
+    """Sends due posts from the outbox to Slack (`bot.slack.delivery` fulfils it)."""
+
+    async def deliver(self, ids: Sequence[int] | None = None) -> Delivered: ...

@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 
 from bot.domain.rules import Watch
 from bot.errors import BotError
+from bot.services.ports import Delivery
 from bot.services.watching import WatchService
-from bot.slack.delivery import Deliverer
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class Worker:
     def __init__(
         self,
         watch: WatchService,
-        deliverer: Deliverer,
+        deliverer: Delivery,
         *,
         interval_seconds: float,
         check_timeout_seconds: float,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from bot.domain.rules import PendingPost, PostKind
 from bot.errors import SlackPostError
+from bot.services.ports import Delivered
 from bot.services.watching import Outbox
 from bot.slack.blocks import notices
 from bot.slack.poster import ChannelPoster
@@ -17,14 +17,6 @@ log = logging.getLogger(__name__)
 
 BATCH = 100
 PARALLEL_WORKSPACES = 8
-
-
-@dataclass(slots=True)
-class Delivered:
-    """How a round of delivery went."""
-
-    sent: int = 0
-    failed: int = 0
 
 
 class Deliverer:
