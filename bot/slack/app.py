@@ -10,7 +10,8 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack.listeners import balance, home, keys, lifecycle
+from bot.slack import router
+from bot.slack.listeners import home, keys, lifecycle
 from bot.slack.parts import Parts
 
 Authorize = Callable[..., Awaitable[AuthorizeResult | None]]
@@ -48,6 +49,6 @@ def build_app(
         user_facing_authorize_error_message=NOT_THIS_WORKSPACE,
         logger=bolt_logger,
     )
-    for listeners in (balance, keys, lifecycle, home):
+    for listeners in (router, keys, lifecycle, home):
         listeners.register(app, parts)
     return app

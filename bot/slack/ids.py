@@ -22,12 +22,6 @@ class Subcommand(StrEnum):
     DIGEST = "digest"
 
 
-RULE_SUBCOMMANDS = frozenset({Subcommand.ALERT, Subcommand.NOTIFY, Subcommand.DIGEST})
-ADMIN_SUBCOMMANDS = (
-    frozenset({Subcommand.SET_KEY, Subcommand.REMOVE_KEY, Subcommand.STATUS}) | RULE_SUBCOMMANDS
-)
-
-
 class CallbackId(StrEnum):
     """`callback_id`s of modals."""
 

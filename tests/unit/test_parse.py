@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.slack.commands import USAGE, AlertArgs, Command, DigestArgs, NotifyArgs, parse
-from bot.slack.ids import ADMIN_SUBCOMMANDS, COMMAND, Subcommand
+from bot.slack.ids import COMMAND, Subcommand
 
 ALERT_USAGE = f"`{COMMAND} alert &lt;credits&gt; [#channel]`, `{COMMAND} alert off`"
 NOTIFY_USAGE = f"`{COMMAND} notify topups on [#channel]`, `{COMMAND} notify topups off`"
@@ -55,13 +55,6 @@ def test_subcommands_keep_their_order_and_values_with_the_new_ones_appended() ->
         "notify",
         "digest",
     ]
-
-
-def test_the_new_subcommands_are_admin_only() -> None:
-    for sub in (Subcommand.ALERT, Subcommand.NOTIFY, Subcommand.DIGEST):
-        assert sub in ADMIN_SUBCOMMANDS
-    assert Subcommand.BALANCE not in ADMIN_SUBCOMMANDS
-    assert Subcommand.SHARE not in ADMIN_SUBCOMMANDS
 
 
 def test_usage_strings() -> None:

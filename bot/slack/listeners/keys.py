@@ -1,4 +1,6 @@
-"""Admins manage the workspace's Breeze key: `set-key` (a modal), `remove-key`, `status`."""
+"""Admins manage the workspace's Breeze key: `set-key` (a modal), `remove-key`, `status`.
+
+The router checks that the asker is an admin before these handlers run."""
 
 from __future__ import annotations
 
@@ -19,8 +21,8 @@ from bot.slack.blocks import keys as key_blocks
 from bot.slack.blocks import notices
 from bot.slack.blocks.balance import Message
 from bot.slack.commands import Command
-from bot.slack.ids import RULE_SUBCOMMANDS, ActionId, BlockId, CallbackId, Subcommand
-from bot.slack.listeners import home, rules
+from bot.slack.ids import ActionId, BlockId, CallbackId, Subcommand
+from bot.slack.listeners import home
 from bot.slack.parts import Parts
 from bot.slack.requests import CommandRequest, workspace_of
 
@@ -31,32 +33,26 @@ MODAL_DEADLINE_SECONDS = 2.5
 MODAL_BREEZE_SECONDS = 2.0
 
 
-async def reply_for(command: Command, request: CommandRequest, parts: Parts) -> tuple[Message | None, str]:
-    """Answer an admin subcommand, refusing anyone who is not an admin."""
+async def remove_key(command: Command, request: CommandRequest, parts: Parts) -> tuple[Message | None, str]:
+    """Ask to confirm removing the stored key, with buttons."""
+    record = await parts.keys.current(request.requester.workspace)
+    if record is None:
+        return key_blocks.no_stored_key_message(parts.environment_key), "no_key"
+    return key_blocks.remove_key_prompt(record), "confirm_asked"
+
+
+async def status(command: Command, request: CommandRequest, parts: Parts) -> tuple[Message | None, str]:
+    """Which key answers, where it comes from, and what the bot watches."""
     workspace = request.requester.workspace
-    try:
-        if not await parts.admins.is_admin(workspace, request.requester.user_id):
-            return key_blocks.not_admin_message(command.subcommand, parts.admins.listed), "not_admin"
-        if command.subcommand in RULE_SUBCOMMANDS:
-            return await rules.reply_for(command, request, parts)
-        if command.subcommand is Subcommand.SET_KEY:
-            return await _open_modal(command, request, parts)
-        if command.subcommand is Subcommand.REMOVE_KEY:
-            record = await parts.keys.current(workspace)
-            if record is None:
-                return key_blocks.no_stored_key_message(parts.environment_key), "no_key"
-            return key_blocks.remove_key_prompt(record), "confirm_asked"
-        status = await parts.keys.status(workspace)
-        watch = await parts.watch.watch(workspace)
-        return key_blocks.status_message(
-            status, parts.mode, notices.rules_lines(watch)
-        ), f"status_{status.source.value}"
-    except BotError as exc:
-        log.warning("command ref=%s failed: %s: %s", request.reference, blocks.error_code(exc), exc)
-        return blocks.error_message(exc, request.reference), blocks.error_code(exc)
+    key_status = await parts.keys.status(workspace)
+    watch = await parts.watch.watch(workspace)
+    return key_blocks.status_message(
+        key_status, parts.mode, notices.rules_lines(watch)
+    ), f"status_{key_status.source.value}"
 
 
-async def _open_modal(command: Command, request: CommandRequest, parts: Parts) -> tuple[Message | None, str]:
+async def set_key(command: Command, request: CommandRequest, parts: Parts) -> tuple[Message | None, str]:
+    """Open the modal where an admin pastes the key (never typed into the channel)."""
     workspace = request.requester.workspace
     replacing = await parts.keys.current(workspace)
     token = await parts.tokens.bot_token(workspace)

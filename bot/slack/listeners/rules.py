@@ -1,4 +1,4 @@
-"""Admins set what the bot watches: `alert`, `notify topups`, `digest` (after the admin check)."""
+"""Admins set what the bot watches: `alert`, `notify topups`, `digest` (the router checks the admin)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from bot.slack.requests import CommandRequest
 log = logging.getLogger(__name__)
 
 
-async def reply_for(command: Command, request: CommandRequest, parts: Parts) -> tuple[Message, str]:
+async def reply_for(command: Command, request: CommandRequest, parts: Parts) -> tuple[Message | None, str]:
     """Show or change one kind of rule; a channel the app cannot post in is refused before saving."""
     if command.usage is not None or command.args is None:
         return notices.usage_message(command.usage or "I did not understand that."), "usage"
