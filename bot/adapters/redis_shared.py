@@ -1,5 +1,6 @@
 """Redis adapter: state every process and dyno shares (`REDIS_URL`): cached balances, who is asking
-Breeze right now, refresh limits, and the version of each workspace's key.
+Breeze right now (and its answer, for the processes waiting on it), refresh limits, and the version
+of each workspace's key.
 
 No Breeze key or Slack token is ever written here, encrypted or not: a balance slot is named by a
 SHA-256 of the key, and a key change only bumps a counter. When Redis is down, slow or refuses,
@@ -142,12 +143,20 @@ class RedisShared:
             self._client.set(PREFIX + slot, _balance_json(balance), px=max(1, int(seconds * 1000)))
         )
 
-    async def claim(self, name: str, seconds: float) -> bool | None:
-        """Take `name` for `seconds` if nobody holds it: True taken, False held elsewhere, None unknown."""
+    async def claim(self, name: str, seconds: float, holder: str = "1") -> bool | None:
+        """Take `name` for `seconds` as `holder` if nobody holds it: True taken, False held elsewhere,
+        None unknown."""
         ok, taken = await self._call(
-            self._client.set(PREFIX + name, "1", nx=True, px=max(1, int(seconds * 1000)))
+            self._client.set(PREFIX + name, holder, nx=True, px=max(1, int(seconds * 1000)))
         )
         return bool(taken) if ok else None
+
+    async def holder(self, name: str) -> str | None:
+        """Who holds `name` now; None when nobody does (or Redis is unavailable)."""
+        ok, raw = await self._call(self._client.get(PREFIX + name))
+        if not ok or raw is None:
+            return None
+        return raw.decode() if isinstance(raw, bytes) else str(raw)
 
     async def release(self, name: str) -> None:
         """Give `name` back before its time is up."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+import uuid
 from collections.abc import Callable
 from typing import Protocol
 
@@ -36,7 +37,9 @@ class Shared(Protocol):
 
     async def put_balance(self, slot: str, balance: Balance, seconds: float) -> None: ...
 
-    async def claim(self, name: str, seconds: float) -> bool | None: ...
+    async def claim(self, name: str, seconds: float, holder: str = "1") -> bool | None: ...
+
+    async def holder(self, name: str) -> str | None: ...
 
     async def release(self, name: str) -> None: ...
 
@@ -124,7 +127,9 @@ class BalanceCache:
     """Per workspace and key: one Breeze call in flight at a time, its answer kept `seconds`.
 
     With `shared`, the answer is kept for every process, and a process that finds another one
-    already asking Breeze waits for that answer instead of asking again.
+    already asking Breeze waits for that answer instead of asking again, even with the cache off
+    (`seconds` 0): that call's answer is then handed to the processes that waited on it, under a
+    name only they know, and kept for no one else.
     """
 
     def __init__(
@@ -184,38 +189,53 @@ class BalanceCache:
         return balance, age
 
     async def _fetch(self, slot: Slot, key: SecretStr, fresh: bool) -> Balance:
-        name = _name("balance", *slot)
+        asking, flight = _name("asking", *slot), uuid.uuid4().hex
         claimed = None
-        if self._shared is not None and self._seconds > 0:
-            claimed = await self._shared.claim(_name("asking", *slot), self._wait)
+        if self._shared is not None:
+            claimed = await self._shared.claim(asking, self._wait, holder=flight)
             if claimed is False and not fresh:
-                waited = await self._wait_for_other(slot)
+                waited = await self._wait_for_other(slot, await self._shared.holder(asking))
                 if waited is not None:
                     return waited
         try:
             balance = await self._reader.get_balance(key)
             if self._seconds > 0:
                 self._remember(slot, balance, self._clock())
-                if self._shared is not None:
-                    # Stored before the claim is released, so a process waiting on it finds the answer.
-                    await self._shared.put_balance(name, balance, self._seconds)
+            if claimed and self._shared is not None:
+                # Stored before the claim is released, so a process waiting on it finds the answer.
+                if self._seconds > 0:
+                    await self._shared.put_balance(_name("balance", *slot), balance, self._seconds)
+                await self._shared.put_balance(_name("answer", *slot, flight), balance, self._wait)
         finally:
             if claimed and self._shared is not None:
-                await self._shared.release(_name("asking", *slot))
+                await self._shared.release(asking)
         return balance
 
-    async def _wait_for_other(self, slot: Slot) -> Balance | None:
-        """Another process is asking Breeze: its answer lands in the shared cache; wait for it."""
+    async def _wait_for_other(self, slot: Slot, flight: str | None) -> Balance | None:
+        """Another process is asking Breeze (its call is `flight`): wait for the answer it hands over."""
         deadline = self._clock() + self._wait
         while self._clock() < deadline:
             await asyncio.sleep(SHARED_POLL_SECONDS)
-            found = await self._from_shared(slot)
+            found = await self._handed_over(slot, flight)
             if found is not None:
-                return found[0]
+                return found
             if self._shared is None or not self._shared.available:
                 return None
             if await self._shared.wait_left(_name("asking", *slot)) is None:
-                return None  # it gave up (an error is never shared): ask ourselves
+                # Done: its answer was stored before the claim was released, unless it failed (an
+                # error is never shared) and we ask ourselves.
+                return await self._handed_over(slot, flight)
+        return None
+
+    async def _handed_over(self, slot: Slot, flight: str | None) -> Balance | None:
+        """The answer of the call `flight`, else (with the cache on) the shared cache's."""
+        if self._shared is not None and flight is not None:
+            found = await self._shared.get_balance(_name("answer", *slot, flight))
+            if found is not None:
+                return found[0]
+        if self._seconds > 0:
+            cached = await self._from_shared(slot)
+            return cached[0] if cached is not None else None
         return None
 
     def _remember(self, slot: Slot, balance: Balance, at: float) -> None:

@@ -84,14 +84,16 @@ def redis(redis_server: RedisServer) -> RedisServer:
     return redis_server
 
 
-def by_key(delay: float = 0.0) -> Callable[[Recorded], Reply]:
-    """A Breeze that answers each known key with its own balance (after `delay`), else 401."""
+def by_key(delay: float = 0.0, gate: threading.Event | None = None) -> Callable[[Recorded], Reply]:
+    """A Breeze that answers each known key with its own balance (after `delay`, or once `gate` is
+    set), else 401."""
 
     def answer(recorded: Recorded) -> Reply:
         key = recorded.headers.get("xi-api-key", "")
         if key in KEY_BALANCES:
             body = {"balance": KEY_BALANCES[key], "topups": []}
-            return Reply(200, body, {"x-breeze-api-key-id": f"key_{KEY_BALANCES[key]}"}, delay=delay)
+            headers = {"x-breeze-api-key-id": f"key_{KEY_BALANCES[key]}"}
+            return Reply(200, body, headers, delay=delay, gate=gate)
         return Reply(401, {"code": "AUTH_INVALID_SESSION", "detail": "invalid key", "error": "unauthorized"})
 
     return answer
@@ -129,6 +131,11 @@ def burst(
 def breeze_keys(breeze: FakeServer, since: int = 0) -> list[str]:
     """The `xi-api-key` of each balance call Breeze received (from the `since`-th on)."""
     return [r.headers.get("xi-api-key", "") for r in breeze.received(path="/v1/balance")[since:]]
+
+
+def commands_named(redis: RedisServer, start: str) -> list[str]:
+    """The commands Redis received so far (MONITOR's lines) that contain `start`."""
+    return [line for line in redis.commands_seen() if start in line]
 
 
 def health(app: AppServer) -> httpx.Response:
@@ -216,6 +223,50 @@ def test_a_burst_spread_over_two_processes_costs_one_breeze_call(
         assert "5 credits" in texts(reply), reply
         assert "Traceback" not in json.dumps(reply)
     assert breeze_keys(breeze) == [API_KEY]  # exactly one call, for 60 commands over 2 processes
+
+
+def test_with_the_cache_off_a_burst_over_two_processes_shares_the_call_in_flight_and_keeps_nothing(
+    redis: RedisServer, start_app: AppFactory, breeze: FakeServer, hooks: FakeServer
+) -> None:
+    """Sharing the call in flight is not caching: every command of the burst gets that one call's
+    answer, and a command after it asks Breeze again."""
+    gate = threading.Event()
+    breeze.route("GET", "/v1/balance", by_key())
+    (_, a), (_, b) = two_apps(start_app, redis_url=redis.url, breeze_cache_seconds=0)
+    for n, client in enumerate((a, b)):  # each process has read the workspace's key once (kept 10 s)
+        assert "5 credits" in texts(command(client, hooks, f"{hooks.url}/commands/nocache-first/{n}"))
+    assert breeze_keys(breeze) == [API_KEY, API_KEY]  # the cache is off: one call each
+    breeze.route("GET", "/v1/balance", by_key(gate=gate))
+    version_reads = len(commands_named(redis, '"GET" "breeze-balance:key:'))
+    claims = len(commands_named(redis, '"SET" "breeze-balance:asking:'))
+    urls = [f"{hooks.url}/commands/nocache/{n}" for n in range(30)]
+
+    with ThreadPoolExecutor(10) as pool:
+        acks = list(pool.map(lambda n: (a, b)[n % 2].command(urls[n], user_id=f"U{n:04d}"), range(30)))
+    assert [ack.status_code for ack in acks] == [200] * 30
+
+    def every_command_waits_on_breeze() -> bool:
+        if len(breeze_keys(breeze)) > 3:
+            return True  # a second call is already out: no use waiting
+        # Every command has read its key (the last step before it joins a call in flight), and
+        # each process has tried to claim the call: the one that got it asks, the other waits.
+        read = len(commands_named(redis, '"GET" "breeze-balance:key:')) - version_reads
+        claimed = len(commands_named(redis, '"SET" "breeze-balance:asking:')) - claims
+        return len(breeze_keys(breeze)) == 3 and read == 30 and claimed == 2
+
+    wait_until(every_command_waits_on_breeze, "every command waiting on one Breeze call")
+    gate.set()
+    replies = [texts(hooks.wait_for(1, path=url.removeprefix(hooks.url))[0].json()) for url in urls]
+
+    assert len(breeze_keys(breeze)) == 3, "one Breeze call for the burst over both processes"
+    for reply in replies:
+        assert "5 credits" in reply, reply
+        assert "As of" not in reply, reply  # the answer of the call in flight, not a cached one
+    assert not [k for k in redis.contents() if k.startswith(f"{PREFIX}balance:")]  # nothing cached
+    # The call is over: the next command, in either process, asks Breeze again.
+    assert "As of" not in texts(command(b, hooks, f"{hooks.url}/commands/nocache-after/b"))
+    assert "As of" not in texts(command(a, hooks, f"{hooks.url}/commands/nocache-after/a"))
+    assert len(breeze_keys(breeze)) == 5
 
 
 # --- 2. a key set or removed in one process is used by the other at once -----------------------------
