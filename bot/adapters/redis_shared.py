@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable
 from datetime import datetime
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import redis.asyncio as redis
@@ -41,6 +41,10 @@ TIMEOUT_SECONDS = 1.0
 MAX_CONNECTIONS = 256
 _POOL_EXHAUSTED = "No connection available"
 RECONNECT_SECONDS = 2.0
+# A key's version counter is forgotten this long after its last use: far longer than any cache
+# entry it could invalidate (a key is cached seconds, a balance an hour at most), so an old cached
+# key is never taken for a new one, yet Redis keeps nothing for workspaces long gone.
+VERSION_SECONDS = 24 * 3600
 
 
 def _balance_json(balance: Balance) -> str:
@@ -170,15 +174,26 @@ class RedisShared:
         return int(left) / 1000
 
     async def version(self, name: str) -> int | None:
-        """The counter `name` (0 when never bumped); None when Redis is unavailable."""
-        ok, raw = await self._call(self._client.get(PREFIX + name))
-        if not ok:
+        """The counter `name` (0 when never bumped), kept for another day; None when Redis is unavailable."""
+        ok, answers = await self._call(self._counter(name, increase=False))
+        if not ok or answers is None:
             return None
-        return int(raw) if raw is not None else 0
+        return int(answers[0]) if answers[0] is not None else 0
 
     async def bump(self, name: str) -> None:
         """Increase the counter `name`: every process sees the change on its next read."""
-        await self._call(self._client.incr(PREFIX + name))
+        await self._call(self._counter(name, increase=True))
+
+    async def _counter(self, name: str, *, increase: bool) -> list[Any]:
+        """Read or increase a counter and keep it `VERSION_SECONDS` from now, in one round trip."""
+        key = PREFIX + name
+        async with self._client.pipeline(transaction=True) as pipe:
+            if increase:
+                pipe.incr(key)
+            else:
+                pipe.get(key)
+            pipe.expire(key, VERSION_SECONDS)
+            return list(await pipe.execute())
 
     async def _call(self, operation: Awaitable[T]) -> tuple[bool, T | None]:
         """(True, the answer), or (False, None) when Redis did not answer."""

@@ -28,7 +28,8 @@ from pydantic import SecretStr, ValidationError
 
 import bot.adapters.redis_shared
 from bot.adapters.redis_shared import PREFIX, RedisShared
-from bot.config import load_settings
+from bot.config import Settings, load_settings
+from bot.deps import KEY_CACHE_SECONDS, REFRESH_EVERY_SECONDS
 from bot.domain.balances import Balance, Workspace
 from bot.errors import ConfigError
 from bot.services.caches import BalanceCache
@@ -300,6 +301,32 @@ def test_set_key_and_remove_key_in_one_process_take_effect_in_the_other_at_once(
     calls = len(breeze_keys(breeze))
     assert "No Breeze API key is set up" in texts(command(b, hooks, f"{base}/b-3"))
     assert breeze_keys(breeze, calls) == []
+
+
+def test_key_versions_outlive_every_cache_entry_and_each_use_keeps_them_longer(
+    redis: RedisServer, start_app: AppFactory, breeze: FakeServer, slack_api: FakeServer, hooks: FakeServer
+) -> None:
+    """A workspace's key version is kept longer than any cache entry could be (so no process ever
+    mistakes an old cached key for a new one), then forgotten: Redis does not fill up with the
+    counters of workspaces long gone."""
+    limits = Settings.model_fields["breeze_cache_seconds"].metadata
+    longest_balance = next(rule.le for rule in limits if hasattr(rule, "le"))  # BREEZE_CACHE_SECONDS' top
+    longest_cache = max(longest_balance, KEY_CACHE_SECONDS, REFRESH_EVERY_SECONDS)
+    breeze.route("GET", "/v1/balance", by_key())
+    admin_slack(slack_api)
+    (_, a), (_, b) = two_apps(start_app, redis_url=redis.url, breeze_api_key=None)
+
+    set_key(a, slack_api, hooks, f"{hooks.url}/commands/versions/set", FIRST_KEY)
+
+    counters = [key for key in redis.contents() if key.startswith(f"{PREFIX}key:")]
+    assert counters == [f"{PREFIX}key:-:T0001"]
+    with redis.client() as client:
+        assert client.ttl(counters[0]) > longest_cache  # -1 would be: never forgotten
+        client.expire(counters[0], 60)  # as if nobody had used the workspace for most of that time
+    # B's command reads the version (to trust its cached key): that use keeps it as long again.
+    assert "11 credits" in texts(command(b, hooks, f"{hooks.url}/commands/versions/b"))
+    with redis.client() as client:
+        assert client.ttl(counters[0]) > longest_cache
 
 
 # --- 3. the refresh limit counts across processes -----------------------------------------------------
