@@ -122,6 +122,19 @@ class RedisShared:
         except (RedisError, OSError, TimeoutError):
             return False
 
+    async def health(self) -> tuple[str, str | None]:
+        """`ok` when this process shares its caches through Redis now; else `unavailable` or
+        `reconnecting` (Redis answers, this process not yet using it), and why, without the URL."""
+        answers = await self.ping()
+        if self._down and answers:
+            return "reconnecting", (
+                "Redis answers again; this process still uses its own caches until it reconnects "
+                f"(it tries every {RECONNECT_SECONDS:g} s)"
+            )
+        if self._down or not answers:
+            return "unavailable", "Redis does not answer; this process uses its own caches until it is back"
+        return "ok", None
+
     async def close(self) -> None:
         """Stop reconnecting and close the connections."""
         if self._reconnecting is not None:

@@ -131,7 +131,9 @@ class BreezeBalanceApp:
         health["replies_in_flight"] = len(deps.tasks)
         if deps.shared is not None:
             # Redis is optional: without it each process uses its own caches, so this stays 200.
-            health["redis"] = "ok" if await deps.shared.ping() else "unavailable"
+            health["redis"], why = await deps.shared.health()
+            if why is not None:
+                health.update(status="degraded", degraded=[why])
         await asgi.send_json(send, 200, health)
 
     async def _status_page(self, scope: Scope, send: Send) -> None:

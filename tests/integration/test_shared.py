@@ -420,9 +420,9 @@ def outage(
 
         for app in (app_a, app_b):
             answer = health(app)
-            assert answer.status_code == 200
+            assert answer.status_code == 200  # Redis is optional: nothing to restart the app for
             assert answer.json()["redis"] == "unavailable"
-            assert answer.json()["status"] == "ok"
+            assert answer.json()["status"] == "degraded"
 
         found = warnings_per_thread(logs.records, OUTAGE_LOG)
         assert sorted(found.values()) == [1, 1], found  # once per process, not once per command
@@ -458,6 +458,56 @@ def test_a_redis_outage_is_survived_logged_once_and_recovered_from(
 
     wait_until(sharing_again, "a balance one process stored is read by the other")
     assert len(warnings_per_thread(all_logs.records, BACK_LOG)) == 2  # each process said it is back
+
+
+def test_healthz_says_degraded_until_the_process_shares_its_caches_again(
+    redis: RedisServer,
+    start_app: AppFactory,
+    breeze: FakeServer,
+    hooks: FakeServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Redis answering again is not enough: until this process has reconnected it still uses its
+    own caches, and /healthz says so."""
+    breeze.route("GET", "/v1/balance", by_key())
+    app, slack = start_app(redis_url=redis.url, breeze_cache_seconds=CACHE_SECONDS)
+    assert {k: health(app).json()[k] for k in ("status", "redis")} == {"status": "ok", "redis": "ok"}
+    assert "degraded" not in health(app).json()
+    # The process reconnects in the background; here it waits until the test lets it, so the
+    # time between Redis coming back and the process using it again can be looked at.
+    may_reconnect = threading.Event()
+    reconnect = RedisShared._reconnect
+
+    async def held_reconnect(self: RedisShared) -> None:
+        while not may_reconnect.is_set():  # noqa: ASYNC110 (set from the test's thread, not this loop)
+            await asyncio.sleep(0.05)
+        await reconnect(self)
+
+    monkeypatch.setattr(RedisShared, "_reconnect", held_reconnect)
+
+    redis.stop()
+    try:
+        assert "5 credits" in texts(command(slack, hooks, f"{hooks.url}/commands/healthz/down"))
+        down = health(app)
+    finally:
+        redis.start()
+    back = health(app)  # Redis answers, but this process has not reconnected
+    may_reconnect.set()
+    wait_until(lambda: health(app).json()["status"] == "ok", "/healthz says ok again")
+    shared = health(app).json()
+
+    assert down.status_code == back.status_code == 200  # Redis is optional: nothing to restart for
+    assert (down.json()["status"], down.json()["redis"]) == ("degraded", "unavailable")
+    assert (back.json()["status"], back.json()["redis"]) == ("degraded", "reconnecting")
+    for answer in (down, back):
+        [why] = answer.json()["degraded"]
+        assert "own caches" in why, why
+        assert str(redis.port) not in why  # nothing of the URL (which may hold a password)
+    assert shared["redis"] == "ok"
+    assert "degraded" not in shared
+    # "ok" means shared: a balance this process asks Breeze for now lands in Redis.
+    command(slack, hooks, f"{hooks.url}/commands/healthz/up", team_id="T0009")
+    assert [k for k in redis.contents() if k.startswith(f"{PREFIX}balance:-:T0009:")]
 
 
 def test_after_an_outage_a_burst_over_both_processes_costs_one_breeze_call(
