@@ -9,6 +9,10 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+# At shutdown, what work cut short must still write (that a post was made, or may have been) gets
+# this long once its task is cancelled.
+RECORD_SECONDS = 1.0
+
 
 class TaskTracker:
     """Starts background tasks, logs their failures, and waits for them on shutdown."""
@@ -44,3 +48,29 @@ class TaskTracker:
             await asyncio.wait(still_running, timeout=1)
             log.warning("cancelled %d reply(s) still running at shutdown", len(still_running))
         return len(still_running)
+
+
+async def record(write: Coroutine[Any, Any, None], what: str) -> None:
+    """Await `write`, which must not be lost halfway, even when this task is cancelled (shutdown).
+
+    Cancelled before or during it, `write` still gets up to `RECORD_SECONDS` to finish (a failure
+    then is logged), and the cancellation goes on.
+    """
+    task = asyncio.ensure_future(write)
+    current = asyncio.current_task()
+    if current is None or not current.cancelling():
+        try:
+            await asyncio.shield(task)
+            return
+        except asyncio.CancelledError:
+            await _finish(task, what)
+            raise
+    await _finish(task, what)
+
+
+async def _finish(task: asyncio.Future[None], what: str) -> None:
+    try:
+        async with asyncio.timeout(RECORD_SECONDS):
+            await task
+    except Exception as exc:
+        log.error("could not record %s at shutdown: %s", what, type(exc).__name__)

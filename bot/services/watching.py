@@ -48,6 +48,8 @@ BACKOFF_CAP_SECONDS = 1800.0
 # A post that Slack still refuses after this long is dropped (an alert a day late helps nobody).
 GIVE_UP_AFTER = timedelta(hours=24)
 FAULT_DM_ATTEMPTS = 3
+# Why a post cut short at shutdown is not retried (its outbox row's last error).
+CUT_SHORT = "cut short at shutdown: may have been posted, so not retried"
 RUNWAY_CACHE_SECONDS = 60.0
 
 # Breeze faults an admin can fix, told once by direct message; others are retried quietly.
@@ -278,6 +280,11 @@ class Outbox:
     async def dropped(self, post: PendingPost, why: str) -> None:
         """Do not send it after all (what it says no longer holds)."""
         await self._store.not_sent(post, why, None, self._now())
+
+    async def cut_short(self, post: PendingPost) -> None:
+        """Shutdown cut the post short while Slack had it: it may be in the channel already, so it
+        is never sent again (a post is never made twice), and kept as given up, saying why."""
+        await self._store.not_sent(post, CUT_SHORT, None, self._now())
 
     async def failed(
         self, post: PendingPost, error: errors.SlackPostError, waiting: list[PendingPost] | None = None

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from bot.domain.rules import PendingPost, PostKind
 from bot.errors import SlackPostError
 from bot.services.ports import Delivered
+from bot.services.tasks import record
 from bot.services.watching import Outbox
 from bot.slack.blocks import notices
 from bot.slack.poster import ChannelPoster
@@ -59,6 +60,18 @@ class Deliverer:
                     await self._poster.post(
                         post.workspace, post.channel, notices.render(post.kind, post.facts)
                     )
+                except asyncio.CancelledError:
+                    # Shutdown's grace ran out while Slack had the post: it may be in the channel.
+                    log.warning(
+                        "post %d (%s) to %s in %s cut short at shutdown: it may have been posted, "
+                        "so it is not sent again",
+                        post.id,
+                        post.kind,
+                        post.channel,
+                        post.workspace,
+                    )
+                    await record(self._outbox.cut_short(post), f"post {post.id} as cut short")
+                    raise
                 except SlackPostError as exc:
                     report.failed += 1
                     log.warning(
@@ -73,7 +86,7 @@ class Deliverer:
                     if exc.retry_after is not None:
                         break  # the rest of this workspace's posts wait as Slack asked
                     continue
-                await self._outbox.delivered(post)
+                await record(self._outbox.delivered(post), f"post {post.id} as sent")
                 working.add(post.channel)
                 report.sent += 1
                 log.info("posted %s to %s in %s", post.kind, post.channel, post.workspace)

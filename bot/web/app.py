@@ -20,6 +20,7 @@ from bot.deps import Deps, open_deps
 from bot.errors import BotError, ConfigError
 from bot.logs import configure_logging
 from bot.routes import EVENTS_PATH, HEALTH_PATH, HOME_PATH, INSTALL_PATH, OAUTH_REDIRECT_PATH
+from bot.services.tasks import RECORD_SECONDS
 from bot.services.worker import STOP_GRACE_SECONDS
 from bot.slack.blocks.balance import wording
 from bot.web import asgi, pages
@@ -75,7 +76,7 @@ class BreezeBalanceApp:
             done, _ = await asyncio.wait({self._worker}, timeout=STOP_GRACE_SECONDS)
             if not done:
                 self._worker.cancel()
-                await asyncio.wait({self._worker}, timeout=1)
+                await asyncio.wait({self._worker}, timeout=RECORD_SECONDS + 1)
         await self._stack.aclose()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

@@ -9,6 +9,7 @@ arrived in which channel. Nothing here waits on real time.
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,8 +27,9 @@ from bot.deps import Deps, open_deps
 from bot.domain.balances import Balance, Workspace
 from bot.domain.rules import Frequency
 from bot.domain.runway import BURNING, UNKNOWN
-from bot.services.worker import PassReport
-from tests.conftest import API_KEY, make_settings, texts
+from bot.services.watching import LEASE
+from bot.services.worker import PassReport, run_until_signalled
+from tests.conftest import API_KEY, AppFactory, make_settings, texts
 from tests.fakes import FakeServer, Recorded, Reply
 
 WS = Workspace(None, "T0001")
@@ -935,3 +937,84 @@ def test_forget_removes_rules_samples_top_ups_and_pending_posts(world: World) ->
         assert await store.count() == 1
 
     world.run(scenario)
+
+
+# --- 11. SIGTERM while a post is in flight ---------------------------------------------------------
+
+
+def test_a_post_in_flight_when_the_sigterm_grace_ends_is_never_posted_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slack may have the post that was cut short (it just had not answered): it is recorded as
+    uncertain and never retried, so it cannot appear twice. A post not yet started is delivered
+    later, as usual."""
+    monkeypatch.setattr("bot.services.worker.STOP_GRACE_SECONDS", 0.5)
+    account = world.breeze.account(2000)
+    slack_answers = threading.Event()
+
+    async def scenario(bot: Bot) -> None:
+        await bot.watch.set_alert(WS, Decimal("1500"), ALERTS, ADMIN)
+        await bot.watch.set_topups(WS, TOPUPS, ADMIN)
+        await bot.run_pass()
+        account.set(1000)
+        account.top_up("tp_new", 100, bot.clock.now)  # 1,100: an alert and a top-up notice, in that order
+        bot.clock.advance(INTERVAL + 1)
+        # Slack takes the first post, but answers only after the worker's grace has run out.
+        world.slack.server.queue("POST", POST_PATH, Reply(200, {"ok": True, "ts": "1.1"}, gate=slack_answers))
+        worker = bot.deps.worker
+        running = asyncio.create_task(run_until_signalled(worker, worker.run_pass()))
+        [first] = await asyncio.to_thread(world.slack.server.wait_for, 1, POST_PATH)
+        signal.raise_signal(signal.SIGTERM)
+        assert await running is None  # cut short
+        slack_answers.set()
+        cut_short = first.json()["channel"]
+        not_started = TOPUPS if cut_short == ALERTS else ALERTS
+
+        worker.stopping.clear()  # the next worker, once every lease has run out
+        await bot.run_pass(after=LEASE.total_seconds() + 1)
+        await bot.run_pass(after=PAST_ANY_BACKOFF)
+
+        assert world.slack.attempts(cut_short) == 1, "the post cut short was posted again"
+        assert world.slack.attempts(not_started) == 1
+        assert [p["channel"] for p in world.slack.posts()] == [not_started]
+        rows = {p["channel"]: p for p in await bot.watch.store.outbox.posts(WS)}  # type: ignore[attr-defined]
+        assert rows[cut_short]["sent_at"] is None
+        assert rows[cut_short]["gave_up"]
+        assert "may have been posted" in rows[cut_short]["last_error"]
+        assert rows[not_started]["sent_at"] is not None
+
+    world.run(scenario)
+
+
+def test_a_post_in_flight_when_the_app_stops_its_worker_is_never_posted_again(
+    breeze: FakeServer,
+    slack_api: FakeServer,
+    database_url: str,
+    start_app: AppFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same when the web process runs the checks (`serve --worker`) and is stopped."""
+    monkeypatch.setattr("bot.web.app.STOP_GRACE_SECONDS", 0.5)
+    world = make_world(breeze, slack_api, database_url, start=datetime.now(UTC))  # the app's clock
+    world.breeze.account(1000)
+
+    async def alert(bot: Bot) -> None:
+        await bot.watch.set_alert(WS, Decimal("1500"), ALERTS, ADMIN)
+
+    world.run(alert)
+    slack_answers = threading.Event()
+    world.slack.server.queue("POST", POST_PATH, Reply(200, {"ok": True, "ts": "1.1"}, gate=slack_answers))
+    app, _ = start_app(run_worker=True, alert_interval_seconds=1, breeze_cache_seconds=0)
+    world.slack.server.wait_for(1, path=POST_PATH)  # the alert is in flight
+
+    app.stop()
+    slack_answers.set()
+
+    async def next_worker(bot: Bot) -> None:
+        await bot.run_pass(after=LEASE.total_seconds() + 1)  # once the stopped worker's lease is over
+        assert world.slack.attempts(ALERTS) == 1, "the post cut short was posted again"
+        [row] = await bot.watch.store.outbox.posts(WS)  # type: ignore[attr-defined]
+        assert (row["channel"], row["sent_at"], row["gave_up"]) == (ALERTS, None, True)
+        assert "may have been posted" in row["last_error"]
+
+    world.run(next_worker)
