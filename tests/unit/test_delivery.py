@@ -100,6 +100,30 @@ def test_tracker_waits_for_work_and_cancels_what_overstays() -> None:
     assert done == ["quick"]
 
 
+def test_a_reply_in_flight_when_the_grace_ends_is_cut_once_and_not_sent_again() -> None:
+    """A reply is not recorded anywhere: cut short, it is never retried, so never posted twice."""
+
+    async def run() -> tuple[int, int]:
+        sent: list[httpx.Request] = []
+        arrived, answered = asyncio.Event(), asyncio.Event()
+
+        async def slow_slack(request: httpx.Request) -> httpx.Response:
+            sent.append(request)
+            arrived.set()
+            await answered.wait()  # Slack has the reply but does not answer before the grace ends
+            return httpx.Response(200, text="ok")
+
+        async with httpx.AsyncClient(transport=httpx.MockTransport(slow_slack)) as http:
+            tracker = TaskTracker()
+            tracker.spawn(replies.ReplyPoster(http).post(URL, help_message(), "REF12345"), "reply-REF12345")
+            await arrived.wait()
+            cut = await tracker.drain(0.1)  # a retry (no delay here) would have been sent by now
+            answered.set()
+            return cut, len(sent)
+
+    assert asyncio.run(run()) == (1, 1)
+
+
 def test_tracker_logs_a_failed_task(caplog: pytest.LogCaptureFixture) -> None:
     async def run() -> None:
         tracker = TaskTracker()
