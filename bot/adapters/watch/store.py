@@ -63,11 +63,16 @@ class WatchStore:
         *,
         reset: Mapping[str, Any],
     ) -> Rules:
-        """Apply `change` to the workspace's rules (creating or deleting its row) and check it soon."""
+        """Apply `change` to the workspace's rules (creating or deleting its row) and check it soon.
+
+        A workspace without rules that `change` leaves without rules has nothing written.
+        """
         async with storage_errors("save the alert rules"), write_transaction(self._engine) as conn:
             current = await locked(conn, workspace)
             before = current.rules if current is not None else Rules()
             after = change(before)
+            if current is None and after.empty:
+                return after
             await _retarget(conn, workspace, before, after)
             if after.empty:
                 await conn.execute(rules_table.delete().where(scope(workspace)))

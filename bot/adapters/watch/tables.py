@@ -4,9 +4,14 @@
 the posts it calls for are written in one transaction, from the state read in that transaction with
 the workspace's `watch_rules` row locked (`locked`; `FOR UPDATE` on PostgreSQL, the write lock that
 `write_transaction` takes first on SQLite): two checks of one workspace can never both post the same
-alert, and a rule change never interleaves with a check. A post's `dedupe` key is unique per
-workspace besides. Work is claimed with a lease (`lease_until`), taken under `FOR UPDATE SKIP LOCKED`
-on PostgreSQL, so any number of workers split the workspaces; posts are claimed the same way.
+alert, and a rule change never interleaves with a check. The lock lives in the row, so a transaction
+that finds no row holds no lock: it deletes a row only after `locked` found it, and a change that
+finds no row and leaves no rules writes nothing (a `DELETE` then could take away the row that a
+concurrent first rule has just committed).
+
+A post's `dedupe` key is unique per workspace besides. Work is claimed with a lease (`lease_until`),
+taken under `FOR UPDATE SKIP LOCKED` on PostgreSQL, so any number of workers split the workspaces;
+posts are claimed the same way.
 """
 
 from __future__ import annotations

@@ -1,0 +1,89 @@
+"""Rules written by two requests for one workspace at once, on real databases.
+
+What admins do when they set a workspace up: `set-key` (which reschedules the workspace's checks
+as soon as the key is saved) and, a few milliseconds later, `alert 100`; or two admins setting two
+rules at the same moment. Each test does that for hundreds of new workspaces through the real
+`WatchService` and `WatchStore` on the app's own engine and pool, several workspaces at once and
+both writes of a workspace started together, then reads every workspace's rules back. It runs on
+SQLite always and on PostgreSQL when TEST_DATABASE_URL is set (the skip says how).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+
+from bot.deps import open_deps
+from bot.domain.balances import Workspace
+from bot.domain.rules import AlertRule, Rules
+from bot.services.watching import WatchService
+from tests.conftest import make_settings
+from tests.fakes import FakeServer
+
+WORKSPACES = 500
+AT_ONCE = 8  # workspaces raced at the same time: more writers than the pool keeps connections
+THRESHOLD = Decimal(100)
+ALERTS = "C0ALERTS01"
+ADMIN = "U0ADMIN"
+ALERT = AlertRule(THRESHOLD, ALERTS, ADMIN)
+
+# The two writes raced for one workspace.
+Race = Callable[[WatchService, Workspace], tuple[Awaitable[object], Awaitable[object]]]
+
+
+async def after(steps: int, write: Awaitable[object]) -> object:
+    """`write`, once the other write has had `steps` turns of the event loop to get ahead."""
+    for _ in range(steps):
+        await asyncio.sleep(0)
+    return await write
+
+
+def race_everywhere(
+    breeze: FakeServer, slack_api: FakeServer, database_url: str, race: Race, kept: Callable[[Rules], bool]
+) -> dict[str, list[str]]:
+    """Race the two writes in every workspace; returns what went wrong, by workspace.
+
+    A write that failed is wrong, and so are rules afterwards that are missing or not `kept`.
+    """
+    settings = make_settings(breeze, slack_api, database_url=database_url)
+    workspaces = [Workspace(None, f"T0RACE{number:05d}") for number in range(WORKSPACES)]
+    wrong: dict[str, list[str]] = {}
+
+    async def go() -> None:
+        async with open_deps(settings) as deps:
+            gate = asyncio.Semaphore(AT_ONCE)
+
+            async def one(workspace: Workspace, number: int) -> None:
+                first, second = race(deps.watch, workspace)
+                async with gate:
+                    # Which write gets ahead, and by how much, varies from workspace to workspace.
+                    results = await asyncio.gather(first, after(number % 4, second), return_exceptions=True)
+                failed = [repr(r) for r in results if isinstance(r, BaseException)]
+                if failed:
+                    wrong.setdefault(str(workspace), []).extend(failed)
+
+            await asyncio.gather(*(one(workspace, n) for n, workspace in enumerate(workspaces)))
+            for workspace in workspaces:
+                found = await deps.watch.watch(workspace)
+                if found is None:
+                    wrong.setdefault(str(workspace), []).append("no rules row")
+                elif not kept(found.rules):
+                    wrong.setdefault(str(workspace), []).append(str(found.rules))
+
+    asyncio.run(go())
+    return wrong
+
+
+def test_a_key_change_racing_a_new_alert_never_loses_the_alert(
+    breeze: FakeServer, slack_api: FakeServer, any_database: str
+) -> None:
+    def race(watch: WatchService, workspace: Workspace) -> tuple[Awaitable[object], Awaitable[object]]:
+        return watch.key_changed(workspace), watch.set_alert(workspace, THRESHOLD, ALERTS, ADMIN)
+
+    def kept(rules: Rules) -> bool:
+        return rules == Rules(alert=ALERT)
+
+    wrong = race_everywhere(breeze, slack_api, any_database, race, kept)
+
+    assert not wrong, f"{len(wrong)} of {WORKSPACES} workspaces lost their alert: {list(wrong.items())[:3]}"
