@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import time
 from decimal import Decimal
 
 from bot.deps import open_deps
 from bot.domain.balances import Workspace
-from bot.domain.rules import AlertRule, Rules
+from bot.domain.rules import AlertRule, Frequency, Rules
 from bot.services.watching import WatchService
 from tests.conftest import make_settings
 from tests.fakes import FakeServer
@@ -25,6 +26,7 @@ WORKSPACES = 500
 AT_ONCE = 8  # workspaces raced at the same time: more writers than the pool keeps connections
 THRESHOLD = Decimal(100)
 ALERTS = "C0ALERTS01"
+DIGESTS = "C0DIGEST1"
 ADMIN = "U0ADMIN"
 ALERT = AlertRule(THRESHOLD, ALERTS, ADMIN)
 
@@ -87,3 +89,20 @@ def test_a_key_change_racing_a_new_alert_never_loses_the_alert(
     wrong = race_everywhere(breeze, slack_api, any_database, race, kept)
 
     assert not wrong, f"{len(wrong)} of {WORKSPACES} workspaces lost their alert: {list(wrong.items())[:3]}"
+
+
+def test_two_admins_setting_a_new_workspaces_first_rules_at_once_keep_both(
+    breeze: FakeServer, slack_api: FakeServer, any_database: str
+) -> None:
+    def race(watch: WatchService, workspace: Workspace) -> tuple[Awaitable[object], Awaitable[object]]:
+        digest = watch.set_digest(workspace, Frequency.DAILY, time(9), "UTC", DIGESTS, ADMIN)
+        return watch.set_alert(workspace, THRESHOLD, ALERTS, ADMIN), digest
+
+    def kept(rules: Rules) -> bool:
+        return rules.alert == ALERT and rules.digest is not None and rules.digest.channel == DIGESTS
+
+    wrong = race_everywhere(breeze, slack_api, any_database, race, kept)
+
+    assert not wrong, (
+        f"{len(wrong)} of {WORKSPACES} workspaces lost a rule or an answer: {list(wrong.items())[:3]}"
+    )

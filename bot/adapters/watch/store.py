@@ -65,40 +65,24 @@ class WatchStore:
     ) -> Rules:
         """Apply `change` to the workspace's rules (creating or deleting its row) and check it soon.
 
-        A workspace without rules that `change` leaves without rules has nothing written.
+        A workspace without rules that `change` leaves without rules has nothing written. `change`
+        is applied again to what a concurrent writer stored if it created the row first.
         """
         async with storage_errors("save the alert rules"), write_transaction(self._engine) as conn:
-            current = await locked(conn, workspace)
-            before = current.rules if current is not None else Rules()
-            after = change(before)
-            if current is None and after.empty:
-                return after
+            while True:
+                current = await locked(conn, workspace)
+                before = current.rules if current is not None else Rules()
+                after = change(before)
+                values = _scheduled(after, reset, now)
+                if current is not None:
+                    break
+                if after.empty or await _create(conn, workspace, values):
+                    return after
+                # Another transaction created the row since `locked` looked: lock that one instead.
             await _retarget(conn, workspace, before, after)
             if after.empty:
                 await conn.execute(rules_table.delete().where(scope(workspace)))
                 await _forget_crossings(conn, workspace)
-                return after
-            values = {
-                **rule_columns(after),
-                **reset,
-                "next_check_at": now,
-                "lease_until": None,
-                "failures": 0,
-                "fault": None,
-                "fault_notified": None,
-                "post_faults": None,
-            }
-            if current is None:
-                enterprise, team = workspace.scope
-                first = {"alert_armed": True, "alert_crossings": 0, "topups_baselined": False, **values}
-                await conn.execute(
-                    rules_table.insert().values(
-                        enterprise_id=enterprise,
-                        team_id=team,
-                        is_enterprise_install=workspace.is_enterprise_install,
-                        **first,
-                    )
-                )
             else:
                 await conn.execute(rules_table.update().where(scope(workspace)).values(**values))
         return after
@@ -288,6 +272,39 @@ class WatchStore:
             for key in dict.fromkeys(keys)
         ]
         await conn.execute(insert_ignore(conn.dialect.name, topups_table, rows))
+
+
+def _scheduled(rules: Rules, reset: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """The columns of a workspace with these rules: checked at `now`, with its faults forgotten."""
+    return {
+        **rule_columns(rules),
+        **reset,
+        "next_check_at": now,
+        "lease_until": None,
+        "failures": 0,
+        "fault": None,
+        "fault_notified": None,
+        "post_faults": None,
+    }
+
+
+async def _create(conn: AsyncConnection, workspace: Workspace, values: Mapping[str, Any]) -> bool:
+    """Insert the workspace's row, locked by this transaction; False if it exists after all.
+
+    A row another transaction inserted and has not committed yet makes PostgreSQL wait for it.
+    """
+    enterprise, team = workspace.scope
+    row = {
+        "enterprise_id": enterprise,
+        "team_id": team,
+        "is_enterprise_install": workspace.is_enterprise_install,
+        "alert_armed": True,
+        "alert_crossings": 0,
+        "topups_baselined": False,
+        **values,
+    }
+    insert = insert_ignore(conn.dialect.name, rules_table, [row]).returning(rules_table.c.team_id)
+    return (await conn.execute(insert)).first() is not None
 
 
 async def _forget_crossings(conn: AsyncConnection, workspace: Workspace) -> None:
