@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.adapters.crypto import Cipher
+from bot.adapters.watch.tables import write_transaction
 from bot.domain.balances import KeyRecord, Workspace, last_four
 from bot.errors import StorageError, StoredKeyUnreadable
 
@@ -131,11 +132,16 @@ class KeyStore:
         return int(result.rowcount)
 
     async def rotate(self) -> RotationReport:
-        """Re-encrypt every stored secret with the first encryption key, in one transaction."""
+        """Re-encrypt every stored secret with the first encryption key, in one transaction.
+
+        The app keeps running meanwhile: the rows are locked as they are read (the write lock is
+        taken first on SQLite), so a key or token saved while they are re-encrypted waits, and is
+        not replaced by the re-encrypted old one.
+        """
         rotated = 0
         unreadable: list[str] = []
-        async with storage_errors("re-encrypt"), self._engine.begin() as conn:
-            rows = await conn.execute(sa.select(breeze_keys))
+        async with storage_errors("re-encrypt"), write_transaction(self._engine) as conn:
+            rows = await conn.execute(sa.select(breeze_keys).with_for_update())
             for row in rows.all():
                 where = (breeze_keys.c.enterprise_id == row.enterprise_id) & (
                     breeze_keys.c.team_id == row.team_id
@@ -148,7 +154,7 @@ class KeyStore:
                 await conn.execute(breeze_keys.update().where(where).values(api_key_encrypted=token))
                 rotated += 1
             for name, table in _slack_tables.items():
-                for row in (await conn.execute(sa.select(table))).all():
+                for row in (await conn.execute(sa.select(table).with_for_update())).all():
                     values: dict[str, str] = {}
                     for column in _slack_secrets[name]:
                         token = getattr(row, column)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
+from slack_sdk.oauth.installation_store.models.bot import Bot
 from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -612,5 +613,74 @@ def test_installations_are_listed_for_the_cache_and_unreadable_ones_are_treated_
         assert await store.async_find_bot(enterprise_id=None, team_id="T0ALPHA01") is None
         assert await raw_rows(engine, "slack_installations") == []
         assert await raw_rows(engine, "slack_bots") == []
+
+    on_database(any_database, work)
+
+
+ROTATED = 400
+
+
+def test_keys_saved_while_rotate_keys_runs_are_kept(any_database: str) -> None:
+    """The README has `rotate-keys` run while the app serves: a key saved meanwhile must stay the new one."""
+    workspaces = [Workspace(None, f"T0ROT{number:05d}") for number in range(ROTATED)]
+
+    async def work(engine: AsyncEngine) -> None:
+        old = KeyStore(engine, Cipher([OLD_ENCRYPTION_KEY]))
+        for number, workspace in enumerate(workspaces):
+            await old.put(workspace, SecretStr(f"brz_live_old_{number}"), set_by="U0ADMIN01", key_id=None)
+        app = KeyStore(engine, Cipher([ENCRYPTION_KEY, OLD_ENCRYPTION_KEY]))
+
+        async def admins_save_new_keys() -> None:
+            await asyncio.sleep(0)  # rotate-keys starts first
+            for number, workspace in reversed(list(enumerate(workspaces))):
+                await app.put(workspace, SecretStr(f"brz_live_new_{number}"), set_by="U0ADMIN02", key_id=None)
+
+        report, _ = await asyncio.gather(app.rotate(), admins_save_new_keys())
+
+        assert report.unreadable == ()
+        new_only = KeyStore(engine, Cipher([ENCRYPTION_KEY]))
+        lost = []
+        for number, workspace in enumerate(workspaces):
+            stored = await new_only.get(workspace)
+            assert stored is not None
+            if stored.key.get_secret_value() != f"brz_live_new_{number}":
+                lost.append(workspace)
+        assert not lost, f"{len(lost)} of {ROTATED} new keys were replaced by the old ones"
+
+    on_database(any_database, work)
+
+
+def test_bot_tokens_refreshed_while_rotate_keys_runs_are_kept(any_database: str) -> None:
+    """A rotating bot token refreshed meanwhile must stay the new one (Slack takes its refresh token once)."""
+    teams = [f"T0ROT{number:05d}" for number in range(ROTATED // 4)]
+
+    async def work(engine: AsyncEngine) -> None:
+        for team in teams:
+            await installation_store(engine, Cipher([OLD_ENCRYPTION_KEY])).async_save(
+                slack_installation(team)
+            )
+        app = installation_store(engine, Cipher([ENCRYPTION_KEY, OLD_ENCRYPTION_KEY]))
+
+        async def tokens_refreshed() -> None:
+            await asyncio.sleep(0)  # rotate-keys starts first
+            for team in reversed(teams):
+                bot = await app.async_find_bot(enterprise_id=None, team_id=team)
+                assert bot is not None
+                fresh = Bot(**{**bot.to_dict_for_copying(), "bot_token": f"xoxb-new-{team}"})
+                fresh.bot_refresh_token = f"xoxe-new-{team}"
+                await app.async_save_bot(fresh)
+
+        await asyncio.gather(
+            KeyStore(engine, Cipher([ENCRYPTION_KEY, OLD_ENCRYPTION_KEY])).rotate(), tokens_refreshed()
+        )
+
+        new_only = installation_store(engine, Cipher([ENCRYPTION_KEY]))
+        lost = []
+        for team in teams:
+            bot = await new_only.async_find_bot(enterprise_id=None, team_id=team)
+            assert bot is not None
+            if (bot.bot_token, bot.bot_refresh_token) != (f"xoxb-new-{team}", f"xoxe-new-{team}"):
+                lost.append(team)
+        assert not lost, f"{len(lost)} of {len(teams)} refreshed bot tokens were replaced by the old ones"
 
     on_database(any_database, work)
