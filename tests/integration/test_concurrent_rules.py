@@ -15,10 +15,12 @@ from collections.abc import Awaitable, Callable
 from datetime import time
 from decimal import Decimal
 
+from bot.adapters.watch.store import WatchStore
 from bot.deps import open_deps
 from bot.domain.balances import Workspace
-from bot.domain.rules import AlertRule, Frequency, Rules
-from bot.services.watching import WatchService
+from bot.domain.rules import AlertRule, Frequency, PendingPost, Rules
+from bot.errors import SlackPostError
+from bot.services.watching import Outbox, WatchService
 from tests.conftest import make_settings
 from tests.fakes import FakeServer
 
@@ -29,6 +31,9 @@ ALERTS = "C0ALERTS01"
 DIGESTS = "C0DIGEST1"
 ADMIN = "U0ADMIN"
 ALERT = AlertRule(THRESHOLD, ALERTS, ADMIN)
+POSTS = 100
+ABOVE_BALANCE = Decimal(2_000_000)  # the fake Breeze has 1,234,567 credits: each check queues an alert
+MOVED = "C0MOVED001"
 
 # The two writes raced for one workspace.
 Race = Callable[[WatchService, Workspace], tuple[Awaitable[object], Awaitable[object]]]
@@ -106,3 +111,49 @@ def test_two_admins_setting_a_new_workspaces_first_rules_at_once_keep_both(
     assert not wrong, (
         f"{len(wrong)} of {WORKSPACES} workspaces lost a rule or an answer: {list(wrong.items())[:3]}"
     )
+
+
+def test_alerts_delivered_or_refused_while_admins_move_them_are_recorded_and_the_moves_saved(
+    breeze: FakeServer, slack_api: FakeServer, any_database: str
+) -> None:
+    """The worker records a post (and a refusing channel's fault) while an admin changes its rule."""
+    settings = make_settings(breeze, slack_api, database_url=any_database)
+    workspaces = [Workspace(None, f"T0POST{number:05d}") for number in range(POSTS)]
+    wrong: dict[str, list[str]] = {}
+
+    async def go() -> None:
+        async with open_deps(settings) as deps:
+            for workspace in workspaces:
+                await deps.watch.set_alert(workspace, ABOVE_BALANCE, ALERTS, ADMIN)
+            for watch in await deps.watch.claim(POSTS):
+                await deps.watch.check(watch)
+            store = WatchStore(deps.engine)
+            outbox = Outbox(store.outbox, now=deps.watch.now)
+            claimed = await outbox.claim(POSTS)
+            assert len(claimed) == POSTS
+            gate = asyncio.Semaphore(AT_ONCE)
+
+            async def one(post: PendingPost, number: int) -> None:
+                refused = SlackPostError("not_in_channel", fixable=True)
+                recorded = outbox.failed(post, refused) if number % 2 else outbox.delivered(post)
+                moved = deps.watch.set_alert(post.workspace, ABOVE_BALANCE, MOVED, ADMIN)
+                async with gate:
+                    results = await asyncio.gather(
+                        recorded, after(number // 2 % 4, moved), return_exceptions=True
+                    )
+                failed = [repr(r) for r in results if isinstance(r, BaseException)]
+                if failed:
+                    wrong.setdefault(str(post.workspace), []).extend(failed)
+
+            await asyncio.gather(*(one(post, n) for n, post in enumerate(claimed)))
+            for number, post in enumerate(claimed):
+                found = await deps.watch.watch(post.workspace)
+                if found is None or found.rules.alert is None or found.rules.alert.channel != MOVED:
+                    wrong.setdefault(str(post.workspace), []).append("alert not moved")
+                rows = [row for row in await store.outbox.posts(post.workspace) if row["id"] == post.id]
+                if rows[0]["sent_at"] is None if number % 2 == 0 else rows[0]["sent_at"] is not None:
+                    wrong.setdefault(str(post.workspace), []).append(f"alert recorded wrong: {rows[0]}")
+
+    asyncio.run(go())
+
+    assert not wrong, f"{len(wrong)} of {POSTS} workspaces went wrong: {list(wrong.items())[:3]}"

@@ -1,7 +1,7 @@
 """The outbox's queries: posts queued with the state change that calls for them, then delivered.
 
-Every write keeps the rule explained in `bot.adapters.watch.tables`: one transaction, under the
-workspace's row lock where the rules' state changes too.
+Every write keeps the rule explained in `bot.adapters.watch.tables`: one transaction, with the
+workspace's row locked first where the rules' state changes too.
 """
 
 from __future__ import annotations
@@ -71,12 +71,10 @@ class OutboxStore:
     async def sent(self, post: PendingPost, now: datetime) -> None:
         """The post is in Slack: never send it again; its channel works (forget its fault)."""
         async with storage_errors("record a post"), write_transaction(self._engine) as conn:
+            watch = None if post.kind is PostKind.FAULT else await locked(conn, post.workspace)
             await conn.execute(
                 posts_table.update().where(posts_table.c.id == post.id).values(sent_at=now, last_error=None)
             )
-            if post.kind is PostKind.FAULT:
-                return
-            watch = await locked(conn, post.workspace)
             if watch is None or post.channel not in watch.post_faults:
                 return
             faults = {c: f for c, f in watch.post_faults.items() if c != post.channel}
@@ -99,15 +97,13 @@ class OutboxStore:
     ) -> list[int]:
         """The post failed: retry at `retry_at` (None: give up); record its channel's fault, told once."""
         async with storage_errors("record a failed post"), write_transaction(self._engine) as conn:
+            watch = None if fault is None else await locked(conn, post.workspace)
             values: dict[str, Any] = {"last_error": error[:100]}
             if retry_at is None:
                 values["gave_up"] = True
             else:
                 values["next_attempt_at"] = retry_at
             await conn.execute(posts_table.update().where(posts_table.c.id == post.id).values(**values))
-            if fault is None:
-                return []
-            watch = await locked(conn, post.workspace)
             if watch is None or watch.post_faults.get(post.channel) == fault:
                 return []
             posts = tell(watch) if tell is not None else []

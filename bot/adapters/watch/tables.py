@@ -4,13 +4,18 @@
 the posts it calls for are written in one transaction, from the state read in that transaction with
 the workspace's `watch_rules` row locked (`locked`; `FOR UPDATE` on PostgreSQL, the write lock that
 `write_transaction` takes first on SQLite): two checks of one workspace can never both post the same
-alert, and a rule change never interleaves with a check. The lock lives in the row, so a transaction
-that finds no row holds no lock: it deletes a row only after `locked` found it, and a change that
-finds no row and leaves no rules writes nothing (a `DELETE` then could take away the row that a
-concurrent first rule has just committed). It creates the row with `INSERT ... ON CONFLICT DO
-NOTHING` (`insert_ignore`), which holds the new row's lock; when another transaction created it
-first, it locks and re-reads that row and applies its change there, so two first rules of a
-workspace both stay and neither fails.
+alert, and a rule change never interleaves with a check.
+
+The lock lives in the row, so a transaction that finds no row holds no lock. It deletes a row only
+after `locked` found it, and a change that finds no row and leaves no rules writes nothing (a
+`DELETE` then could take away the row that a concurrent first rule has just committed). It creates
+the row with `INSERT ... ON CONFLICT DO NOTHING` (`insert_ignore`), which holds the new row's lock;
+when another transaction created it first, it locks and re-reads that row and applies its change
+there, so two first rules of a workspace both stay and neither fails.
+
+A transaction that writes a workspace's posts or top-ups besides its row locks the row first, before
+any of theirs: in the other order two transactions can each hold what the other waits for, and
+PostgreSQL aborts one of them.
 
 A post's `dedupe` key is unique per workspace besides. Work is claimed with a lease (`lease_until`),
 taken under `FOR UPDATE SKIP LOCKED` on PostgreSQL, so any number of workers split the workspaces;
