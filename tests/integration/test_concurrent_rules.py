@@ -18,7 +18,7 @@ from decimal import Decimal
 from bot.adapters.watch.store import WatchStore
 from bot.deps import open_deps
 from bot.domain.balances import Workspace
-from bot.domain.rules import AlertRule, Frequency, PendingPost, Rules
+from bot.domain.rules import AlertRule, Frequency, PendingPost, Rules, Watch
 from bot.errors import SlackPostError
 from bot.services.watching import Outbox, WatchService
 from tests.conftest import make_settings
@@ -34,6 +34,7 @@ ALERT = AlertRule(THRESHOLD, ALERTS, ADMIN)
 POSTS = 100
 ABOVE_BALANCE = Decimal(2_000_000)  # the fake Breeze has 1,234,567 credits: each check queues an alert
 MOVED = "C0MOVED001"
+TOPUPS = "C0TOPUPS1"
 
 # The two writes raced for one workspace.
 Race = Callable[[WatchService, Workspace], tuple[Awaitable[object], Awaitable[object]]]
@@ -153,6 +154,43 @@ def test_alerts_delivered_or_refused_while_admins_move_them_are_recorded_and_the
                 rows = [row for row in await store.outbox.posts(post.workspace) if row["id"] == post.id]
                 if rows[0]["sent_at"] is None if number % 2 == 0 else rows[0]["sent_at"] is not None:
                     wrong.setdefault(str(post.workspace), []).append(f"alert recorded wrong: {rows[0]}")
+
+    asyncio.run(go())
+
+    assert not wrong, f"{len(wrong)} of {POSTS} workspaces went wrong: {list(wrong.items())[:3]}"
+
+
+def test_top_up_notices_turned_on_during_a_check_are_saved(
+    breeze: FakeServer, slack_api: FakeServer, any_database: str
+) -> None:
+    """Both record the top-ups they saw (the check, and the notices' baseline) while the other runs."""
+    settings = make_settings(breeze, slack_api, database_url=any_database)
+    workspaces = [Workspace(None, f"T0SEEN{number:05d}") for number in range(POSTS)]
+    wrong: dict[str, list[str]] = {}
+
+    async def go() -> None:
+        async with open_deps(settings) as deps:
+            for workspace in workspaces:
+                await deps.watch.set_alert(workspace, THRESHOLD, ALERTS, ADMIN)
+            gate = asyncio.Semaphore(AT_ONCE)
+
+            async def one(watch: Watch, number: int) -> None:
+                notices = deps.watch.set_topups(watch.workspace, TOPUPS, ADMIN)
+                async with gate:
+                    results = await asyncio.gather(
+                        deps.watch.check(watch), after(number % 4, notices), return_exceptions=True
+                    )
+                failed = [repr(r) for r in results if isinstance(r, BaseException)]
+                if failed:
+                    wrong.setdefault(str(watch.workspace), []).extend(failed)
+
+            claimed = await deps.watch.claim(POSTS)
+            assert len(claimed) == POSTS
+            await asyncio.gather(*(one(watch, n) for n, watch in enumerate(claimed)))
+            for workspace in workspaces:
+                found = await deps.watch.watch(workspace)
+                if found is None or found.rules.topups is None or found.rules.alert != ALERT:
+                    wrong.setdefault(str(workspace), []).append(f"rules: {found}")
 
     asyncio.run(go())
 

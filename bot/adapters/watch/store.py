@@ -90,12 +90,10 @@ class WatchStore:
     async def mark_seen(self, workspace: Workspace, keys: Sequence[str], now: datetime) -> None:
         """Record top-ups as seen (not to be announced) and the notices' baseline as taken."""
         async with storage_errors("save top-ups"), write_transaction(self._engine) as conn:
+            watch = await locked(conn, workspace)
             await self._insert_seen(conn, workspace, keys, now)
-            await conn.execute(
-                rules_table.update()
-                .where(scope(workspace) & rules_table.c.topups_channel.is_not(None))
-                .values(topups_baselined=True)
-            )
+            if watch is not None and watch.rules.topups is not None:
+                await conn.execute(rules_table.update().where(scope(workspace)).values(topups_baselined=True))
 
     # --- checks, from the worker ---------------------------------------------------------------
 
