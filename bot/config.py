@@ -6,6 +6,8 @@ import base64
 import binascii
 import logging
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -13,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.database_url import parse_database_url
 from bot.errors import ConfigError
+from bot.needs import CHECK, NEEDS, SERVE, SOCKET
 
 DEFAULT_BREEZE_BASE_URL = "https://api.breeze.blue"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -130,7 +133,7 @@ class StorageSettings(BaseSettings):
 class Settings(StorageSettings):
     """Everything the app can be configured with; secrets stay `SecretStr` until used."""
 
-    slack_signing_secret: SecretStr
+    slack_signing_secret: SecretStr | None = None  # what needs it: `bot.needs`
     slack_bot_token: SecretStr | None = None
     breeze_api_key: SecretStr | None = None
     breeze_base_url: str = DEFAULT_BREEZE_BASE_URL
@@ -174,7 +177,7 @@ class Settings(StorageSettings):
     @field_validator("slack_signing_secret")
     @classmethod
     def _signing_secret_is_one_word(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None:  # only SetupSettings lets it be missing
+        if value is None:
             return None
         secret = value.get_secret_value().strip()
         if not secret or any(ch.isspace() for ch in secret):
@@ -272,95 +275,122 @@ class Settings(StorageSettings):
         return int(logging.getLevelName(self.log_level))
 
 
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A setting that stops an entry point: the settings concerned, what is wrong, how to fix it."""
+
+    settings: tuple[str, ...]
+    problem: str
+    fix: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.problem}; {self.fix}." if self.fix else f"{self.problem}."
+
+
+class SettingsError(ConfigError):
+    """Every problem with the settings at once; `settings` when their values could all be read."""
+
+    def __init__(self, problems: Sequence[Problem], settings: Settings | None = None) -> None:
+        self.problems = list(dict.fromkeys(problems))
+        self.settings = settings
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    @property
+    def names(self) -> list[str]:
+        """The settings to set or correct, each once: what the log, /healthz and the page name."""
+        return list(dict.fromkeys(name for p in self.problems for name in p.settings))
+
+
 def load_storage_settings(**overrides: Any) -> StorageSettings:
     """Read and validate the database settings only."""
     try:
         return StorageSettings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc)) from None
+        raise SettingsError(_describe(exc)) from None
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Read and validate settings; raise `ConfigError` with one readable line per problem."""
+def load_settings(entry: str = SERVE, /, **overrides: Any) -> Settings:
+    """Read and validate what `entry` needs; raise `SettingsError` naming every problem at once."""
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc)) from None
-    _check_database(settings)
-    _check_mode(settings)
-    _check_encryption(settings)
+        found = _describe(exc)
+        # Read the rest without the malformed values, so what is missing is named as well.
+        malformed = {str(e["loc"][0]) for e in exc.errors() if e["loc"]} & set(Settings.model_fields)
+        defaults = {name: Settings.model_fields[name].default for name in malformed}
+        try:
+            rest = Settings(**{**overrides, **defaults})
+        except ValidationError:
+            raise SettingsError(found) from None
+        named = {name for p in found for name in p.settings}
+        found += [p for p in problems(rest, entry) if not named & set(p.settings)]
+        raise SettingsError(found) from None
+    found = problems(settings, entry)
+    if found:
+        raise SettingsError(found, settings)
     return settings
 
 
-def _check_database(settings: StorageSettings) -> None:
+def problems(settings: Settings, entry: str = SERVE) -> list[Problem]:
+    """What stops `entry` from running with these settings (empty: nothing)."""
+    if entry == CHECK:
+        entry = SOCKET if settings.slack_app_token is not None else SERVE
+    found = [
+        Problem((name,), f"{name} is not set; {why}", HINTS[name])
+        for name, why in NEEDS.get(entry, ())
+        if getattr(settings, name.lower()) is None
+        and not (name == "SLACK_BOT_TOKEN" and settings.mode == MULTI_WORKSPACE)
+    ]
+    return found + _database(settings) + _mode(settings) + _encryption(settings)
+
+
+def _database(settings: StorageSettings) -> list[Problem]:
     """DATABASE_URL must be one the app can use (PostgreSQL or SQLite, options it understands)."""
-    parse_database_url(settings.database_url)
-
-
-class SetupSettings(Settings):
-    """What setup mode can read while Slack's credentials are still missing."""
-
-    slack_signing_secret: SecretStr | None = None  # type: ignore[assignment]
-
-
-def load_setup_settings() -> SetupSettings | None:
-    """The settings as far as they go, for the setup page; None when a value that is set is malformed."""
     try:
-        return SetupSettings()
-    except ValidationError:
-        return None
+        parse_database_url(settings.database_url)
+    except ConfigError as exc:
+        return [Problem(("DATABASE_URL",), str(exc).rstrip("."), HINTS["DATABASE_URL"])]
+    return []
 
 
-def problems(settings: Settings) -> list[str]:
-    """What stops the app from running with these settings, one line each (empty: nothing)."""
-    found = []
-    if settings.slack_signing_secret is None:
-        found.append(f"SLACK_SIGNING_SECRET is not set; {HINTS['SLACK_SIGNING_SECRET']}.")
-    for check in (_check_database, _check_mode, _check_encryption):
-        try:
-            check(settings)
-        except ConfigError as exc:
-            found.append(str(exc))
-    return found
-
-
-def _check_encryption(settings: StorageSettings) -> None:
+def _encryption(settings: StorageSettings) -> list[Problem]:
     """Only a local SQLite file may do without BREEZE_ENCRYPTION_KEYS (a key file is made for it)."""
     if settings.encryption_keys or settings.database_url.strip().lower().startswith("sqlite"):
-        return
-    raise ConfigError(
-        f"BREEZE_ENCRYPTION_KEYS is not set; it is required with a PostgreSQL DATABASE_URL; "
-        f"{HINTS['BREEZE_ENCRYPTION_KEYS']}."
-    )
+        return []
+    name = "BREEZE_ENCRYPTION_KEYS"
+    problem = f"{name} is not set; it is required with a PostgreSQL DATABASE_URL"
+    return [Problem((name,), problem, HINTS[name])]
 
 
-def _check_mode(settings: Settings) -> None:
+def _mode(settings: Settings) -> list[Problem]:
     """One of two modes: a bot token (one workspace) or OAuth client credentials (many)."""
     if bool(settings.slack_client_id) != (settings.slack_client_secret is not None):
         missing = "SLACK_CLIENT_SECRET" if settings.slack_client_id else "SLACK_CLIENT_ID"
-        raise ConfigError(
-            f"{missing} is not set; SLACK_CLIENT_ID and SLACK_CLIENT_SECRET go together "
-            f"(multi-workspace mode); {HINTS[missing]}."
-        )
+        together = "SLACK_CLIENT_ID and SLACK_CLIENT_SECRET go together (multi-workspace mode)"
+        return [Problem((missing,), f"{missing} is not set; {together}", HINTS[missing])]
     if settings.slack_client_id and settings.slack_bot_token is not None:
-        raise ConfigError(
-            "SLACK_BOT_TOKEN and SLACK_CLIENT_ID are both set; choose one mode: SLACK_BOT_TOKEN for "
-            "one workspace, or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET to let many workspaces install "
-            "the app (each installation then brings its own token)."
-        )
+        return [
+            Problem(
+                ("SLACK_BOT_TOKEN", "SLACK_CLIENT_ID"),
+                "SLACK_BOT_TOKEN and SLACK_CLIENT_ID are both set",
+                "choose one mode: SLACK_BOT_TOKEN for one workspace, or SLACK_CLIENT_ID and "
+                "SLACK_CLIENT_SECRET to let many workspaces install the app (each installation then "
+                "brings its own token)",
+            )
+        ]
+    return []
 
 
-def _describe(exc: ValidationError) -> str:
-    lines = []
+def _describe(exc: ValidationError) -> list[Problem]:
+    found = []
     for error in exc.errors():
         name = str(error["loc"][0]).upper() if error["loc"] else "settings"
-        hint = HINTS.get(name, "")
         if error["type"] == "missing":
             problem = f"{name} is not set"
         else:
             problem = f"{name} is invalid: {_reason(error['msg'])}"
-        lines.append(f"{problem}; {hint}." if hint else f"{problem}.")
-    return "\n".join(dict.fromkeys(lines))
+        found.append(Problem((name,), problem, HINTS.get(name, "")))
+    return found
 
 
 def _reason(message: str) -> str:

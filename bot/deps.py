@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
+from pydantic import SecretStr
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
@@ -154,7 +156,7 @@ async def open_deps(settings: Settings, now: Now = utcnow) -> AsyncIterator[Deps
             installations=installations,
         )
         bolt = build_app(
-            signing_secret=settings.slack_signing_secret, client=slack, authorize=authorize, parts=parts
+            signing_secret=_signing_secret(settings), client=slack, authorize=authorize, parts=parts
         )
         if installations is not None and settings.slack_client_id:
             # In the background, so start-up does not wait on a long list of workspaces.
@@ -178,6 +180,12 @@ async def open_deps(settings: Settings, now: Now = utcnow) -> AsyncIterator[Deps
             )
         finally:
             await tasks.drain(SHUTDOWN_GRACE_SECONDS)
+
+
+def _signing_secret(settings: Settings) -> SecretStr:
+    """SLACK_SIGNING_SECRET; without it (Socket Mode, the worker, the CLI: Slack signs nothing for
+    them) a random secret, so that any request that does arrive over HTTP is refused as unsigned."""
+    return settings.slack_signing_secret or SecretStr(secrets.token_urlsafe(32))
 
 
 def _shared(settings: Settings, stack: AsyncExitStack) -> RedisShared | None:

@@ -19,16 +19,7 @@ from bot.adapters import db
 from bot.adapters.crypto import key_file_for, load_cipher, new_key
 from bot.adapters.key_store import KeyStore
 from bot.cli import operate
-from bot.config import (
-    HINTS,
-    Settings,
-    SetupSettings,
-    StorageSettings,
-    load_settings,
-    load_setup_settings,
-    load_storage_settings,
-    problems,
-)
+from bot.config import Settings, SettingsError, StorageSettings, load_settings, load_storage_settings
 from bot.deps import open_deps
 from bot.errors import ConfigError, StorageError
 from bot.logs import configure_logging
@@ -79,11 +70,12 @@ def _run(args: argparse.Namespace) -> int:
                 storage, args.url_option or args.url, socket=args.socket, as_json=args.json
             )
         return _migrate(storage) if command == "migrate" else asyncio.run(_rotate(storage))
-    if command == "serve" and not args.strict:
-        setup = _setup_settings()
-        if setup is not None:
-            return _serve_setup(*setup)
-    settings = load_settings()
+    try:
+        settings = load_settings(command)  # what this entry point needs, and no more
+    except SettingsError as exc:
+        if command != "serve" or args.strict or exc.settings is None:
+            raise
+        return _serve_setup(exc.settings, exc)  # only missing pieces: serve the setup page meanwhile
     configure_logging(settings.log_level_number, settings.secret_values(), settings.log_format)
     if command == "balance":
         return asyncio.run(operate.balance(settings, team=args.team, as_json=args.json))
@@ -172,36 +164,20 @@ def _indent(text: str) -> str:
     return "\n".join(f"  - {line}" for line in text.splitlines())
 
 
-def _setup_settings() -> tuple[SetupSettings, list[str]] | None:
-    """Setup mode's settings and what is missing, when only missing pieces stop the app."""
-    try:
-        load_settings()
-    except ConfigError:
-        setup = load_setup_settings()  # None: a value that is set is malformed; load_settings says which
-        found = problems(setup) if setup is not None else []
-        return (setup, found) if setup is not None and found else None
-    return None
-
-
-def _serve_setup(setup: SetupSettings, missing: list[str]) -> int:
+def _serve_setup(setup: Settings, error: SettingsError) -> int:
     import uvicorn
 
     from bot.web.setup import SetupApp
 
     configure_logging(setup.log_level_number, setup.secret_values(), setup.log_format)
-    names = ", ".join(SetupApp(setup, missing).missing) or "see the page"
+    app = SetupApp(setup, [str(problem) for problem in error.problems])
     log.warning(
         "Breeze Balance is not set up yet (missing: %s): open http://localhost:%d/ for the steps; "
         "Slack's requests get 503 until then",
-        names,
+        ", ".join(app.missing) or "see the page",
         setup.port,
     )
-    uvicorn.run(
-        SetupApp(setup, missing),
-        host=setup.host,
-        port=setup.port,
-        **UVICORN_OPTIONS,
-    )
+    uvicorn.run(app, host=setup.host, port=setup.port, **UVICORN_OPTIONS)
     return 0
 
 
@@ -231,8 +207,6 @@ def _socket(settings: Settings, *, migrate: bool, worker: bool) -> int:
 
     from bot.web.app import BreezeBalanceApp
 
-    if settings.slack_app_token is None:
-        raise ConfigError(f"SLACK_APP_TOKEN is not set; {HINTS['SLACK_APP_TOKEN']}.")
     asyncio.run(_prepare_database(settings, migrate=migrate or settings.auto_migrate))
     changes = {"auto_migrate": settings.auto_migrate or migrate, "run_worker": settings.run_worker or worker}
     app = BreezeBalanceApp(settings.model_copy(update=changes), socket=True)
@@ -263,11 +237,6 @@ async def _prepare_database(settings: Settings, *, migrate: bool) -> None:
 
 
 async def _worker(settings: Settings, *, once: bool, as_json: bool = False) -> int:
-    if settings.slack_client_id is None and settings.slack_bot_token is None:
-        raise ConfigError(
-            f"SLACK_BOT_TOKEN is not set; the worker posts alerts, notices and digests with it; "
-            f"{HINTS['SLACK_BOT_TOKEN']}."
-        )
     database = db.parse_database_url(settings.database_url)
     lock = db.worker_lock(database)
     if lock is not None and not lock.acquire():

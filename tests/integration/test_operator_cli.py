@@ -310,6 +310,25 @@ def test_check_offline_calls_nothing(
     assert len(slack_api.received()) >= 1
 
 
+# Socket Mode: Slack signs nothing, so `check` does not ask for the signing secret either.
+NO_HTTP = [("balance",), ("preview",), ("worker", "--once"), ("check",)]
+
+
+@pytest.mark.parametrize("args", NO_HTTP, ids=lambda a: " ".join(a))
+def test_entry_points_that_take_no_signed_requests_run_without_the_signing_secret(
+    cwd: Path, breeze: FakeServer, slack_api: FakeServer, args: tuple[str, ...]
+) -> None:
+    env = without(fake_env(breeze, slack_api), "SLACK_SIGNING_SECRET")
+    if args[0] == "check":
+        env["SLACK_APP_TOKEN"] = "xapp-1-A0001-123-abc"
+
+    result = run_bot(*args, env=env, cwd=cwd)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SLACK_SIGNING_SECRET is not set" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
 # --- exit 2: bad usage, bad configuration ----------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import API_KEY, BOT_TOKEN, ENCRYPTION_KEY, SIGNING_SECRET, texts
 from tests.fake_socket import FakeSocketMode
-from tests.fakes import FakeServer, Recorded, Reply
+from tests.fakes import FakeServer, Recorded, Reply, SlackClient
 from tests.integration.test_cli import base_env, free_port, run_bot
 
 APP_TOKEN = "xapp-1-A0001-123-abc"
@@ -263,19 +263,54 @@ def test_sigterm_still_delivers_the_replies_already_acked(
     assert reply["text"] == "Breeze balance: 42 credits"
 
 
+def test_socket_mode_needs_no_signing_secret_and_refuses_http_requests_without_one(
+    tmp_path: Path,
+    breeze: FakeServer,
+    connections_open: FakeServer,
+    socket_server: FakeSocketMode,
+    hooks: FakeServer,
+) -> None:
+    app = launch(
+        tmp_path, socket_env(tmp_path, breeze, connections_open, free_port(), SLACK_SIGNING_SECRET="")
+    )
+    try:
+        try:
+            socket_server.wait_connected()
+        except AssertionError:
+            raise AssertionError(f"the app did not connect; it said:\n{app.output}") from None
+        socket_server.push(slash_command("e1", f"{hooks.url}/commands/socket/unsigned"))
+        socket_server.wait_for_ack("e1")
+        reply = hooks.wait_for(1, path="/commands/socket/unsigned")[0].json()
+        wait_healthy(app)
+        # Nothing is signed over HTTP in Socket Mode: a request signed with an empty secret is refused.
+        forged = SlackClient(f"http://127.0.0.1:{app.port}", "")
+        try:
+            refused = forged.command(f"{hooks.url}/commands/socket/forged")
+        finally:
+            forged.close()
+    finally:
+        app.stop()
+
+    assert "1,234,567.891 credits" in texts(reply)
+    assert refused.status_code == 401
+    assert hooks.received(path="/commands/socket/forged") == []
+    assert "SLACK_SIGNING_SECRET" not in app.output
+
+
 # --- start-up problems ---------------------------------------------------------------------------
 
 
-def test_without_an_app_token_socket_mode_names_it_and_exits_2(
-    tmp_path: Path, breeze: FakeServer, slack_api: FakeServer
+@pytest.mark.parametrize(("name", "shape"), [("SLACK_APP_TOKEN", "xapp-"), ("SLACK_BOT_TOKEN", "xoxb-")])
+def test_without_its_tokens_socket_mode_names_the_missing_one_and_exits_2(
+    tmp_path: Path, breeze: FakeServer, slack_api: FakeServer, name: str, shape: str
 ) -> None:
-    env = socket_env(tmp_path, breeze, slack_api, free_port(), SLACK_APP_TOKEN="")
+    env = socket_env(tmp_path, breeze, slack_api, free_port(), **{name: ""})
 
     result = run_bot("socket", env=env, cwd=tmp_path)
 
     assert result.returncode == 2
-    assert "SLACK_APP_TOKEN is not set" in result.stderr
-    assert "xapp-" in result.stderr
+    assert f"{name} is not set" in result.stderr
+    assert shape in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert slack_api.received(path=CONNECTIONS_OPEN) == []
 
