@@ -170,11 +170,11 @@ def _serve_setup(setup: Settings, error: SettingsError) -> int:
     from bot.web.setup import SetupApp
 
     configure_logging(setup.log_level_number, setup.secret_values(), setup.log_format)
-    app = SetupApp(setup, [str(problem) for problem in error.problems])
+    app = SetupApp(setup, error)
     log.warning(
         "Breeze Balance is not set up yet (missing: %s): open http://localhost:%d/ for the steps; "
         "Slack's requests get 503 until then",
-        ", ".join(app.missing) or "see the page",
+        ", ".join(app.missing),
         setup.port,
     )
     uvicorn.run(app, host=setup.host, port=setup.port, **UVICORN_OPTIONS)

@@ -25,7 +25,7 @@ class Item:
 
     name: str
     is_set: bool
-    need: str  # "required", "one of these", "optional"
+    need: str  # when it is needed: "over HTTP", "one workspace", "optional", ...
     purpose: str
     where: str
 
@@ -61,7 +61,7 @@ def checklist(settings: Settings) -> list[Item]:
         Item(
             "SLACK_SIGNING_SECRET",
             settings.slack_signing_secret is not None,
-            "required",
+            "over HTTP (not Socket Mode)",
             "proves that each request really comes from Slack",
             HINTS["SLACK_SIGNING_SECRET"],
         ),
@@ -133,14 +133,15 @@ def base_url(settings: Settings, host: str | None, proto: str | None) -> str:
     return f"{scheme}://{(host or 'localhost').strip()}"
 
 
-def setup_page(settings: Settings, base: str, problems: list[str]) -> str:
-    """The guide shown while the app cannot answer Slack yet."""
+def setup_page(settings: Settings, base: str, problems: list[str], missing: list[str]) -> str:
+    """The guide shown while the app cannot answer Slack yet; `missing` are marked in the checklist."""
     mode = mode_of(settings)
     app_manifest = manifest.build(base, socket=mode == SOCKET_MODE)
     return render(
         "setup.html",
         items=checklist(settings),
         problems=problems,
+        missing=missing,
         mode=mode,
         base=base,
         https=base.startswith("https://"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from bot import __version__
-from bot.config import Settings
+from bot.config import Settings, SettingsError
 from bot.routes import EVENTS_PATH, HEALTH_PATH, HOME_PATH
 from bot.web import asgi, pages
 from bot.web.asgi import Receive, Scope, Send
@@ -20,12 +20,11 @@ log = logging.getLogger(__name__)
 class SetupApp:
     """The ASGI app of setup mode."""
 
-    def __init__(self, settings: Settings, problems: list[str]) -> None:
+    def __init__(self, settings: Settings, error: SettingsError) -> None:
         self.settings = settings
-        self.problems = problems
-        self.missing = [
-            item.name for item in pages.checklist(settings) if item.need == "required" and not item.is_set
-        ]
+        self.problems = [str(problem) for problem in error.problems]
+        # Every setting to set or correct, by name only: the log line, /healthz and the page agree.
+        self.missing = error.names
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -62,7 +61,8 @@ class SetupApp:
         elif path == HOME_PATH and method in ("GET", "HEAD"):
             host, proto = asgi.forwarded_host(scope), asgi.header(scope, "x-forwarded-proto")
             base = pages.base_url(self.settings, host, proto)
-            await asgi.send_html(send, 200, pages.setup_page(self.settings, base, self.problems))
+            page = pages.setup_page(self.settings, base, self.problems, self.missing)
+            await asgi.send_html(send, 200, page)
         elif path == HOME_PATH:
             await asgi.send_json(send, 405, {"error": "method not allowed"}, allow="GET, HEAD")
         else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -449,6 +450,45 @@ def test_setup_mode_refuses_slack_and_passes_the_boot_check(fresh: Served, hooks
     assert len(pointers) == 1, output
     assert "SLACK_SIGNING_SECRET" in pointers[0]
     assert "Traceback" not in output
+
+
+@pytest.mark.parametrize(
+    ("settings", "missing"),
+    [
+        ({"DATABASE_URL": CANARY_DATABASE_URL}, ["SLACK_SIGNING_SECRET", "BREEZE_ENCRYPTION_KEYS"]),
+        (
+            {"DATABASE_URL": CANARY_DATABASE_URL, "SLACK_SIGNING_SECRET": CANARY_SIGNING_SECRET},
+            ["BREEZE_ENCRYPTION_KEYS"],
+        ),
+        (
+            {"SLACK_SIGNING_SECRET": CANARY_SIGNING_SECRET, "SLACK_CLIENT_ID": "1111.2222"},
+            ["SLACK_CLIENT_SECRET"],
+        ),
+    ],
+    ids=["postgres-nothing-set", "postgres-no-encryption-keys", "client-id-alone"],
+)
+def test_setup_mode_names_every_missing_setting_in_its_log_and_healthz(
+    tmp_path: Path, settings: dict[str, str], missing: list[str]
+) -> None:
+    with serve(tmp_path, **settings) as served:
+        health = httpx.get(f"{served.url}/healthz", timeout=10)
+        html = httpx.get(f"{served.url}/", timeout=10).text
+    output = served.output()
+
+    assert health.json()["status"] == "setup"
+    assert health.json()["missing"] == missing
+    pointers = [line for line in output.splitlines() if f"http://localhost:{served.port}/" in line]
+    assert len(pointers) == 1, output
+    assert f"missing: {', '.join(missing)})" in pointers[0], pointers[0]
+    # The same settings the page lists as problems and marks missing in its checklist.
+    problems = html.split('id="problems"', 1)[1].split("</div>", 1)[0]
+    for name in missing:
+        assert f"{name} is not set" in problems, problems
+        row = re.search(rf'<tr data-setting="{name}".*?</tr>', html, flags=re.S)
+        assert row is not None, name
+        assert 'class="missing"' in row.group(0), row.group(0)
+    for text in (output, health.text, html):
+        assert_no_secrets(text, CANARY_DB_PASSWORD, CANARY_SIGNING_SECRET)
 
 
 def test_strict_serve_with_nothing_set_exits_2_naming_the_secret(tmp_path: Path) -> None:
