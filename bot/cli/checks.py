@@ -17,7 +17,7 @@ from bot.adapters import db, outbound
 from bot.adapters.breeze import BreezeClient
 from bot.adapters.redis_shared import RedisShared
 from bot.adapters.redis_shared import describe as describe_redis
-from bot.config import HINTS, Settings
+from bot.config import HINTS, Problem, Settings
 from bot.domain.balances import Balance, Topup
 from bot.errors import BotError, ConfigError, KeyForbidden, KeyRejected, NoApiKey, StorageError
 from bot.slack.auth import slack_error
@@ -36,16 +36,21 @@ class Check:
     status: str  # "ok", "fail" or "skip"
     detail: str
     fix: str | None = None
+    problems: tuple[Problem, ...] = ()  # the configuration's, each with its own fix
 
     @property
     def failed(self) -> bool:
         """True when this check found a problem."""
         return self.status == "fail"
 
+    @property
+    def mark(self) -> str:
+        """✓, ✗ or –."""
+        return {"ok": OK, "fail": FAIL}.get(self.status, SKIP)
+
     def line(self) -> str:
         """`✓ Database …`, `✗ Slack … — fix: …`."""
-        mark = {"ok": OK, "fail": FAIL}.get(self.status, SKIP)
-        line = f"  {mark} {self.detail}"
+        line = f"  {self.mark} {self.detail}"
         return f"{line}\n      fix: {self.fix}" if self.fix else line
 
 
@@ -84,10 +89,23 @@ def _database(settings: Settings) -> str:
         return f"(invalid: {exc})"
 
 
-async def run_checks(settings: Settings, *, online: bool = True) -> list[Check]:
-    """The configuration (already valid, or we would not be here), then the database, Slack and Breeze."""
-    checks = [Check("configuration", "ok", f"Configuration is valid ({settings.mode})")]
-    if not online:
+def check_configuration(settings: Settings | None, problems: list[Problem]) -> Check:
+    """✓ when nothing stops the app, else ✗ with each problem and its fix."""
+    if not problems:
+        mode = f" ({settings.mode})" if settings is not None else ""
+        return Check("configuration", "ok", f"Configuration is valid{mode}")
+    names = ", ".join(dict.fromkeys(name for p in problems for name in p.settings))
+    fixes = "\n".join(f"{', '.join(p.settings)}: {p.fix or p.problem}" for p in problems)
+    detail = f"Configuration: {len(problems)} problem(s) with {names}"
+    return Check("configuration", "fail", detail, fixes, tuple(problems))
+
+
+async def run_checks(
+    settings: Settings | None, problems: list[Problem], *, online: bool = True
+) -> list[Check]:
+    """The configuration, then (when its values could be read) the database, Redis, Slack and Breeze."""
+    checks = [check_configuration(settings, problems)]
+    if settings is None or not online:
         return checks
     found = await asyncio.gather(
         check_database(settings), check_redis(settings), check_slack(settings), check_breeze(settings)
@@ -96,8 +114,9 @@ async def run_checks(settings: Settings, *, online: bool = True) -> list[Check]:
 
 
 def as_json(checks: list[Check]) -> dict[str, Any]:
-    """The checks for a script: `ok` and one object per check."""
-    return {"ok": not any(c.failed for c in checks), "checks": [asdict(c) for c in checks]}
+    """The checks for a script: `ok` and one object per check (the configuration's with its problems)."""
+    entries = [{k: v for k, v in asdict(c).items() if k != "problems" or v} for c in checks]
+    return {"ok": not any(c.failed for c in checks), "checks": entries}
 
 
 async def check_database(settings: Settings) -> Check:

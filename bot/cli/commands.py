@@ -23,6 +23,7 @@ from bot.config import Settings, SettingsError, StorageSettings, load_settings, 
 from bot.deps import open_deps
 from bot.errors import ConfigError, StorageError
 from bot.logs import configure_logging
+from bot.needs import CHECK
 from bot.services.worker import run_until_signalled
 from bot.slack import manifest
 
@@ -70,6 +71,8 @@ def _run(args: argparse.Namespace) -> int:
                 storage, args.url_option or args.url, socket=args.socket, as_json=args.json
             )
         return _migrate(storage) if command == "migrate" else asyncio.run(_rotate(storage))
+    if command == "check":
+        return _check(online=not args.offline, as_json=args.json)
     try:
         settings = load_settings(command)  # what this entry point needs, and no more
     except SettingsError as exc:
@@ -81,8 +84,6 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(operate.balance(settings, team=args.team, as_json=args.json))
     if command == "preview":
         return asyncio.run(operate.preview(settings, team=args.team, as_json=args.json))
-    if command == "check":
-        return asyncio.run(operate.check(settings, online=not args.offline, as_json=args.json))
     if command == "worker":
         return asyncio.run(_worker(settings, once=args.once, as_json=args.json))
     if command == "socket":
@@ -162,6 +163,18 @@ def _json_flag(parser: argparse.ArgumentParser, what: str) -> None:
 
 def _indent(text: str) -> str:
     return "\n".join(f"  - {line}" for line in text.splitlines())
+
+
+def _check(*, online: bool, as_json: bool) -> int:
+    """`check`: the configuration's problems are its first ✗ line; the live checks run on what can be read."""
+    settings: Settings | None
+    try:
+        settings, problems = load_settings(CHECK), []
+    except SettingsError as exc:
+        settings, problems = exc.settings, exc.problems
+    if settings is not None:
+        configure_logging(settings.log_level_number, settings.secret_values(), settings.log_format)
+    return asyncio.run(operate.check(settings, problems, online=online, as_json=as_json))
 
 
 def _serve_setup(setup: Settings, error: SettingsError) -> int:

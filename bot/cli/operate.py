@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from bot.cli import checks
-from bot.config import SINGLE_WORKSPACE, Settings, StorageSettings
+from bot.config import SINGLE_WORKSPACE, Problem, Settings, StorageSettings
 from bot.deps import open_deps
 from bot.domain.balances import Balance, Requester
 from bot.errors import BotError, ConfigError
@@ -28,25 +28,35 @@ def _print_json(data: dict[str, Any]) -> None:
     print(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-async def check(settings: Settings, *, online: bool, as_json: bool) -> int:
-    """Every check, one ✓/✗ line each with the fix for each ✗."""
-    found = await checks.run_checks(settings, online=online)
+async def check(settings: Settings | None, problems: list[Problem], *, online: bool, as_json: bool) -> int:
+    """Every check, one ✓/✗ line each with the fix for each ✗; the configuration's first, each
+    problem with its own fix. Exit 2 when the configuration has problems, else 1 when a check fails."""
+    found = await checks.run_checks(settings, problems, online=online)
     failed = any(c.failed for c in found)
     if as_json:
-        _print_json(checks.as_json(found))
+        report = checks.as_json(found)
+        if problems:
+            report.update(error="configuration", message="\n".join(str(p) for p in problems))
+        _print_json(report)
     else:
-        ok, lines = await _lines(settings, found, online)
-        print("\n".join(lines))
-        if not ok:
+        print("\n".join(_lines(settings, found)))
+        if failed:
             print("\nFix what ✗ says, then run the check again.", file=sys.stderr)
-    return 1 if failed else 0
+    return 2 if problems else 1 if failed else 0
 
 
-async def _lines(settings: Settings, found: list[checks.Check], online: bool) -> tuple[bool, list[str]]:
-    lines = ["Configuration is valid:", *checks.describe(settings)]
-    if online:
-        lines += ["", "Live checks:", *(c.line() for c in found[1:])]
-    return not any(c.failed for c in found), lines
+def _lines(settings: Settings | None, found: list[checks.Check]) -> list[str]:
+    configuration, live = found[0], found[1:]
+    lines = [f"{configuration.mark} {configuration.detail}"]
+    for problem in configuration.problems:
+        lines.append(f"  - {problem.problem}")
+        if problem.fix:
+            lines.append(f"    fix: {problem.fix}")
+    if settings is not None:
+        lines += checks.describe(settings)
+    if live:
+        lines += ["", "Live checks:", *(c.line() for c in live)]
+    return lines
 
 
 async def _answer(settings: Settings, team: str | None) -> tuple[BalanceAnswer, list[str]]:

@@ -184,7 +184,7 @@ def test_app_json_requirements_are_what_the_app_refuses_to_run_without(
             "python -m bot check --offline", tmp_path, **{k: v for k, v in env.items() if k != name}
         )
         assert lacking.returncode == 2, name
-        assert f"{name} is not set" in lacking.stderr
+        assert f"{name} is not set" in lacking.stdout  # under `✗ Configuration`
 
 
 def test_app_json_addon_gives_the_database_url_the_app_reads(app_json: dict[str, Any]) -> None:

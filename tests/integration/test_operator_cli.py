@@ -290,9 +290,8 @@ def test_check_offline_calls_nothing(
     offline_json = run_bot("check", "--offline", "--json", env=env, cwd=tmp_path)
 
     assert offline.returncode == 0, offline.stderr
-    assert "Configuration is valid" in offline.stdout
-    assert "✓" not in offline.stdout
-    assert "✗" not in offline.stdout
+    # Only the configuration is marked: no live check ran.
+    assert marked_lines(offline.stdout) == ["✓ Configuration is valid (single-workspace)"]
     assert offline_json.returncode == 0, offline_json.stderr
     report = json.loads(offline_json.stdout)
     assert report["ok"] is True
@@ -308,6 +307,65 @@ def test_check_offline_calls_nothing(
     assert listener.connections >= 1
     assert len(breeze.received()) >= 1
     assert len(slack_api.received()) >= 1
+
+
+def marked_lines(stdout: str) -> list[str]:
+    """Every ✓/✗/– line, in order, without its indent."""
+    return [line.strip() for line in stdout.splitlines() if line.strip()[:2] in ("✓ ", "✗ ", "– ")]
+
+
+def test_check_starts_with_a_line_for_the_configuration(
+    cwd: Path, breeze: FakeServer, slack_api: FakeServer
+) -> None:
+    online = run_bot("check", env=fake_env(breeze, slack_api), cwd=cwd)
+    offline = run_bot("check", "--offline", env=fake_env(breeze, slack_api), cwd=cwd)
+
+    assert online.returncode == 0, online.stdout + online.stderr
+    marked = marked_lines(online.stdout)
+    assert marked[0] == "✓ Configuration is valid (single-workspace)", online.stdout
+    assert [line.split()[1].rstrip(":") for line in marked[1:]] == ["Database", "Redis", "Slack", "Breeze"]
+    assert offline.returncode == 0, offline.stderr
+    assert marked_lines(offline.stdout) == ["✓ Configuration is valid (single-workspace)"]
+
+
+def test_check_marks_the_configuration_with_each_problem_and_its_fix(
+    cwd: Path, breeze: FakeServer, slack_api: FakeServer
+) -> None:
+    # A PostgreSQL database without encryption keys, and no signing secret: two settings to fix.
+    env = without(fake_env(breeze, slack_api, DATABASE_URL=CLOSED_POSTGRES), "SLACK_SIGNING_SECRET")
+
+    text = run_bot("check", env=env, cwd=cwd)
+    as_json = run_bot("check", "--json", env=env, cwd=cwd)
+
+    assert text.returncode == 2, text.stdout + text.stderr
+    assert "Traceback" not in text.stdout + text.stderr
+    marked = marked_lines(text.stdout)
+    assert marked[0].startswith("✗ Configuration"), text.stdout
+    block = text.stdout.split("✗ Configuration", 1)[1].split("Live checks:", 1)[0]
+    assert "SLACK_SIGNING_SECRET is not set" in block
+    assert "BREEZE_ENCRYPTION_KEYS is not set" in block
+    assert block.count("fix: ") == 2, block
+    assert "Signing Secret" in block
+    assert "new-encryption-key" in block
+    # The settings can be read, so the live checks still run and say what they find.
+    assert any(line.startswith("✗ Database") and "127.0.0.1:1" in line for line in marked), text.stdout
+    assert any(line.startswith("✓ Breeze") for line in marked), text.stdout
+
+    assert as_json.returncode == 2
+    report = json.loads(as_json.stdout)
+    assert report["ok"] is False
+    configuration = report["checks"][0]
+    assert configuration["name"] == "configuration"
+    assert configuration["status"] == "fail"
+    assert configuration["fix"]
+    problems = configuration["problems"]
+    assert {name for p in problems for name in p["settings"]} == {
+        "SLACK_SIGNING_SECRET",
+        "BREEZE_ENCRYPTION_KEYS",
+    }
+    assert all(p["problem"] and p["fix"] for p in problems), problems
+    assert {c["name"] for c in report["checks"]} >= {"configuration", "database", "slack", "breeze"}
+    no_secrets(text.stdout, text.stderr, as_json.stdout, as_json.stderr)
 
 
 # Socket Mode: Slack signs nothing, so `check` does not ask for the signing secret either.
@@ -354,13 +412,16 @@ def test_bad_configuration_exits_2_naming_the_setting(
     as_json = run_bot("check", "--json", env=env, cwd=tmp_path)
 
     assert text.returncode == 2
-    assert "PORT is invalid" in text.stderr
-    assert "✓" not in text.stdout
+    # A value that cannot be read: the configuration's ✗ names it, and nothing else is tried.
+    assert marked_lines(text.stdout) == ["✗ Configuration: 1 problem(s) with PORT"], text.stdout
+    assert "PORT is invalid" in text.stdout
     assert "Traceback" not in text.stderr
     assert as_json.returncode == 2
     report = json.loads(as_json.stdout)
     assert report["ok"] is False
     assert "PORT" in report["message"]
+    assert [(c["name"], c["status"]) for c in report["checks"]] == [("configuration", "fail")]
+    assert report["checks"][0]["problems"][0]["settings"] == ["PORT"]
     assert breeze.received() == []
     assert slack_api.received() == []
     no_secrets(text.stdout, text.stderr, as_json.stdout, as_json.stderr)
@@ -379,7 +440,8 @@ def test_check_offline_rejects_a_database_url_the_app_cannot_use(
     result = run_bot("check", "--offline", env=env, cwd=tmp_path)
 
     assert result.returncode == 2, result.stdout
-    assert "DATABASE_URL is invalid" in result.stderr
+    assert marked_lines(result.stdout)[0].startswith("✗ Configuration"), result.stdout
+    assert "DATABASE_URL is invalid" in result.stdout
 
 
 # --- --help and --version --------------------------------------------------------------------------

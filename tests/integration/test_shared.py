@@ -662,7 +662,8 @@ def test_a_malformed_redis_url_stops_start_up_naming_it(
     result = run_bot(subcommand, env=env, cwd=tmp_path)
 
     assert result.returncode == 2, result.stdout + result.stderr
-    assert "REDIS_URL is invalid: must be a redis:// or rediss:// URL" in result.stderr
+    # serve says so on stderr; check, under its ✗ Configuration line
+    assert "REDIS_URL is invalid: must be a redis:// or rediss:// URL" in result.stdout + result.stderr
     assert "Hunter2Secret" not in result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
 
