@@ -10,11 +10,12 @@ import json
 import sys
 from typing import Any
 
+from bot.adapters import db
 from bot.cli import checks
 from bot.config import SINGLE_WORKSPACE, Problem, Settings, StorageSettings
-from bot.deps import open_deps
-from bot.domain.balances import Balance, Requester
-from bot.errors import BotError, ConfigError
+from bot.deps import Deps, open_deps
+from bot.domain.balances import Balance, Requester, Workspace
+from bot.errors import BotError, ConfigError, StorageError
 from bot.services.balances import BalanceAnswer
 from bot.slack import manifest
 from bot.slack.blocks import balance as blocks
@@ -60,15 +61,19 @@ def _lines(settings: Settings | None, found: list[checks.Check]) -> list[str]:
 
 
 async def _answer(settings: Settings, team: str | None) -> tuple[BalanceAnswer, list[str]]:
-    """The balance the slash command would give in `team` (or with BREEZE_API_KEY), and its trend."""
+    """The balance the slash command would give in `team` (in one workspace, the bot token's), and its
+    trend: the key an admin stored with `/breeze-balance set-key`, else BREEZE_API_KEY."""
     if team is None:
         if settings.mode != SINGLE_WORKSPACE:
             raise ConfigError("--team is needed in multi-workspace mode: each workspace has its own key.")
-        return BalanceAnswer(await checks.fetch_balance(settings)), []
+        if settings.slack_bot_token is None or not await _migrated(settings):
+            # No key can be stored: set-key needs the bot token, and the database has no tables yet.
+            return BalanceAnswer(await checks.fetch_balance(settings)), []
     async with open_deps(settings) as deps:
-        requester = Requester(team_id=team, enterprise_id=None, user_id=CLI_USER)
+        workspace = Workspace(None, team) if team is not None else await _bot_workspace(deps)
+        requester = Requester(workspace.team_id, workspace.enterprise_id, user_id=CLI_USER)
         answer = await deps.balances.balance_for(requester)
-        trend = await deps.watch.trend(requester.workspace)
+        trend = await deps.watch.trend(workspace)
     lines = []
     if trend is not None:
         runway = notices.runway_line(trend.runway)
@@ -77,6 +82,30 @@ async def _answer(settings: Settings, team: str | None) -> tuple[BalanceAnswer, 
         if trend.sparkline:
             lines.append(f"Last 7 days: {trend.sparkline}")
     return answer, lines
+
+
+async def _migrated(settings: Settings) -> bool:
+    """Whether the database has the app's tables (a key may be stored there); it must answer."""
+    database = db.parse_database_url(settings.database_url)
+    engine = db.create_engine(database)
+    try:
+        return await db.current_revision(engine) is not None
+    except StorageError as exc:
+        raise ConfigError(f"DATABASE_URL ({database.display}): {exc}") from None
+    finally:
+        await engine.dispose()
+
+
+async def _bot_workspace(deps: Deps) -> Workspace:
+    """The workspace SLACK_BOT_TOKEN belongs to, as Slack's `auth.test` says: where set-key stored its key."""
+    assert deps.authorizer is not None  # one-workspace mode
+    await deps.authorizer.warm()  # a token Slack refuses raises ConfigError
+    if deps.authorizer.workspace is None:
+        raise ConfigError(
+            "Slack did not say which workspace SLACK_BOT_TOKEN belongs to (auth.test failed); "
+            "try again, or name the workspace with --team T0123…"
+        )
+    return deps.authorizer.workspace
 
 
 async def balance(settings: Settings, *, team: str | None, as_json: bool) -> int:

@@ -51,6 +51,12 @@ class SingleWorkspaceAuthorizer:
         """The workspace the bot token belongs to, once known."""
         return self._identity.team_id if self._identity else None
 
+    @property
+    def workspace(self) -> Workspace | None:
+        """The bot token's workspace (on Enterprise Grid, with its org), once known."""
+        identity = self._identity
+        return Workspace(identity.enterprise_id, identity.team_id) if identity else None
+
     async def warm(self) -> None:
         """Call `auth.test` once at start-up; raise `ConfigError` if Slack refuses the token."""
         if self._token is None:

@@ -701,6 +701,33 @@ def test_balance_team_uses_the_key_stored_for_that_workspace(
     no_secrets(stored.stdout, stored.stderr, fallback.stdout, fallback.stderr)
 
 
+def test_in_one_workspace_balance_and_preview_use_the_key_admins_set_in_slack(
+    cwd: Path, breeze: FakeServer, slack_api: FakeServer
+) -> None:
+    breeze.route("GET", "/v1/balance", key_id_for)
+    env = fake_env(breeze, slack_api)  # one workspace: SLACK_BOT_TOKEN and BREEZE_API_KEY, no --team
+
+    before = run_bot("balance", "--json", env=env, cwd=cwd)
+    # An admin of the bot token's workspace (auth.test says T0001) runs `/breeze-balance set-key`.
+    store_key(f"sqlite:///{cwd / 'breeze-balance.db'}", TEAM_ID, TEAM_KEY, [])
+    text = run_bot("balance", env=env, cwd=cwd)
+    as_json = run_bot("balance", "--json", env=env, cwd=cwd)
+    preview = run_bot("preview", "--json", env=env, cwd=cwd)
+
+    assert before.returncode == 0, before.stderr
+    assert json.loads(before.stdout)["key_id"] == f"key_{API_KEY[-4:]}"  # nothing stored yet
+    assert text.returncode == 0, text.stderr
+    assert f"API key id: key_{TEAM_KEY[-4:]}" in text.stdout
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout)["key_id"] == f"key_{TEAM_KEY[-4:]}"
+    assert preview.returncode == 0, preview.stderr
+    assert json.loads(preview.stdout)["sample"] is False
+    assert f"key_{TEAM_KEY[-4:]}" in texts({"blocks": builder_blocks(json.loads(preview.stdout)["url"])})
+    used = [r.headers["xi-api-key"] for r in breeze.received("GET", "/v1/balance")]
+    assert used == [API_KEY, TEAM_KEY, TEAM_KEY, TEAM_KEY]
+    no_secrets(text.stdout, text.stderr, as_json.stdout, as_json.stderr, preview.stdout, preview.stderr)
+
+
 def test_balance_in_multi_workspace_mode_needs_a_team(
     cwd: Path, breeze: FakeServer, slack_api: FakeServer
 ) -> None:
