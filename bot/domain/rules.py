@@ -132,6 +132,12 @@ class Post:
     facts: dict[str, str] = field(default_factory=dict)
 
 
+# A change to a workspace's rules, applied under its row lock.
+RulesChange = Callable[[Rules], Rules]
+# What to post about a workspace's fault, decided from its watch as stored.
+Tell = Callable[[Watch], list[Post]]
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """The state after a check, the posts it calls for, and top-up ids now seen."""

@@ -5,13 +5,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.domain.balances import Workspace
-from bot.domain.rules import Decide, PendingPost, Post, Rules, Watch
+from bot.domain.rules import Decide, PendingPost, Rules, RulesChange, Tell, Watch
 from bot.domain.runway import Sample
 
 
@@ -21,12 +21,7 @@ class WatchRepository(Protocol):
     async def get(self, workspace: Workspace) -> Watch | None: ...
 
     async def update_rules(
-        self,
-        workspace: Workspace,
-        change: Callable[[Rules], Rules],
-        now: datetime,
-        *,
-        reset: Mapping[str, Any],
+        self, workspace: Workspace, change: RulesChange, now: datetime, *, reset: Mapping[str, Any]
     ) -> Rules: ...
 
     async def mark_seen(self, workspace: Workspace, keys: Sequence[str], now: datetime) -> None: ...
@@ -42,12 +37,7 @@ class WatchRepository(Protocol):
     async def record_check(self, workspace: Workspace, decide: Decide, now: datetime) -> list[int]: ...
 
     async def record_fault(
-        self,
-        workspace: Workspace,
-        fault: str,
-        now: datetime,
-        next_check_at: datetime,
-        tell: Callable[[Watch], list[Post]],
+        self, workspace: Workspace, fault: str, now: datetime, next_check_at: datetime, tell: Tell
     ) -> list[int]: ...
 
     async def release(self, workspace: Workspace, next_check_at: datetime) -> None: ...
@@ -74,7 +64,7 @@ class OutboxRepository(Protocol):
         now: datetime,
         *,
         fault: str | None = None,
-        tell: Callable[[Watch], list[Post]] | None = None,
+        tell: Tell | None = None,
     ) -> list[int]: ...
 
     async def hold(self, workspace: Workspace, until: datetime, uncounted: Sequence[int]) -> None: ...

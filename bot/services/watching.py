@@ -27,6 +27,7 @@ from bot.domain.rules import (
     Post,
     PostKind,
     Rules,
+    RulesChange,
     TopupRule,
     Watch,
     evaluate,
@@ -166,7 +167,7 @@ class WatchService:
         self._trends.pop(workspace.scope, None)
         return await self._store.forget(workspace)
 
-    async def _change(self, workspace: Workspace, change: Callable[[Rules], Rules], **reset: object) -> Rules:
+    async def _change(self, workspace: Workspace, change: RulesChange, **reset: object) -> Rules:
         return await self._store.update_rules(workspace, change, self._now(), reset=dict(reset))
 
     # --- the trend -----------------------------------------------------------------------------

@@ -7,7 +7,7 @@ workspace's row locked first where the rules' state changes too.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,7 +26,7 @@ from bot.adapters.watch.tables import (
     write_transaction,
 )
 from bot.domain.balances import Workspace
-from bot.domain.rules import PendingPost, Post, PostKind, Watch
+from bot.domain.rules import PendingPost, Post, PostKind, Tell
 
 
 class OutboxStore:
@@ -93,7 +93,7 @@ class OutboxStore:
         now: datetime,
         *,
         fault: str | None = None,
-        tell: Callable[[Watch], list[Post]] | None = None,
+        tell: Tell | None = None,
     ) -> list[int]:
         """The post failed: retry at `retry_at` (None: give up); record its channel's fault, told once."""
         async with storage_errors("record a failed post"), write_transaction(self._engine) as conn:

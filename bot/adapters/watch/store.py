@@ -6,7 +6,7 @@ workspace's row lock.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -31,7 +31,7 @@ from bot.adapters.watch.tables import (
     write_transaction,
 )
 from bot.domain.balances import Workspace
-from bot.domain.rules import Decide, Post, PostKind, Rules, Watch
+from bot.domain.rules import Decide, PostKind, Rules, RulesChange, Tell, Watch
 from bot.domain.runway import Sample
 
 
@@ -56,12 +56,7 @@ class WatchStore:
         return None if row is None else watch_of(row)
 
     async def update_rules(
-        self,
-        workspace: Workspace,
-        change: Callable[[Rules], Rules],
-        now: datetime,
-        *,
-        reset: Mapping[str, Any],
+        self, workspace: Workspace, change: RulesChange, now: datetime, *, reset: Mapping[str, Any]
     ) -> Rules:
         """Apply `change` to the workspace's rules (creating or deleting its row) and check it soon.
 
@@ -200,12 +195,7 @@ class WatchStore:
             return await queue_posts(conn, workspace, posts, now, watch.posts_hold_until)
 
     async def record_fault(
-        self,
-        workspace: Workspace,
-        fault: str,
-        now: datetime,
-        next_check_at: datetime,
-        tell: Callable[[Watch], list[Post]],
+        self, workspace: Workspace, fault: str, now: datetime, next_check_at: datetime, tell: Tell
     ) -> list[int]:
         """A check that failed: count it, check again later, and tell the admins once per kind of fault."""
         async with storage_errors("record a failed check"), write_transaction(self._engine) as conn:
