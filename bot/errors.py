@@ -19,7 +19,8 @@ is the one place that turns them into words for people.
         │   └── BillingUpstreamError 502, 504 / UPSTREAM_*: Breeze's billing back end failed
         ├── BreezeTimeout           no complete answer within the deadline
         ├── BreezeUnreachable       connection refused, DNS failure, TLS failure, reset
-        └── BadResponse             a 200 we cannot read (HTML, invalid JSON, no balance)
+        ├── BadResponse             a 200 we cannot read (HTML, invalid JSON, no balance)
+        └── MeteringUnavailable     Breeze does not offer its metering to this key: features step aside
 """
 
 from __future__ import annotations
@@ -149,3 +150,17 @@ class BadResponse(BreezeError):
     """Breeze answered 200 with something that is not a readable balance."""
 
     code = "BAD_RESPONSE"
+
+
+class MeteringUnavailable(BreezeError):
+    """`/v1/usage` or `/v1/api-keys/current` answered 403, 404, 405 or 501, or something unreadable.
+
+    Metering is an extra: what needs it steps aside (the runway comes from the app's own samples),
+    and nobody is shown an error because of it. `reason` says what Breeze answered (`HTTP 404`).
+    """
+
+    code = "METERING_UNAVAILABLE"
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -1,6 +1,8 @@
 """Breeze Developer API adapter: `GET /v1/balance` over a shared `httpx.AsyncClient`.
 
-Every failure leaves this module as one of the `bot.errors.BreezeError` types.
+`BreezeClient.get` is the one way to Breeze, with its retries, deadline and error mapping; the
+metering endpoints (`bot.adapters.metering`) go through it too. Every failure leaves this module as
+one of the `bot.errors.BreezeError` types.
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, localcontext
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, TypeVar
 
 import httpx
 from pydantic import SecretStr
@@ -25,6 +27,9 @@ from bot.domain.balances import Balance, Topup
 from bot.logs import add_secret
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Params = Mapping[str, str | int]
 
 BALANCE_PATH = "/v1/balance"
 KEY_ID_HEADER = "x-breeze-api-key-id"
@@ -54,12 +59,22 @@ class BreezeClient:
         backoff_base_seconds: float = BACKOFF_BASE_SECONDS,
     ) -> None:
         self._http = http
-        self._url = base_url.rstrip("/") + BALANCE_PATH
+        self._base = base_url.rstrip("/")
         self._deadline = timeout_seconds
         self._backoff_base = backoff_base_seconds
 
     async def get_balance(self, api_key: SecretStr) -> Balance:
         """Fetch the balance the key can see, retrying passing faults; raise a `BreezeError`."""
+        return await self.get(BALANCE_PATH, api_key, parse_balance)
+
+    async def get(
+        self,
+        path: str,
+        api_key: SecretStr,
+        parse: Callable[[bytes, Mapping[str, str]], T],
+        params: Params | None = None,
+    ) -> T:
+        """GET `path` with the key, `parse` a 2xx answer, retry passing faults; raise a `BreezeError`."""
         # Workspace keys come from the database in any shape; keep each out of the logs too.
         add_secret(api_key.get_secret_value())
         loop = asyncio.get_running_loop()
@@ -67,7 +82,7 @@ class BreezeClient:
         attempt = 1
         while True:
             try:
-                return await self._attempt(api_key, deadline)
+                return await self._attempt(path, params, api_key, parse, deadline)
             except errors.BreezeError as exc:
                 wait = self._retry_wait(exc, attempt, deadline - loop.time())
                 if wait is None:
@@ -76,11 +91,19 @@ class BreezeClient:
                 await asyncio.sleep(wait)
                 attempt += 1
 
-    async def _attempt(self, api_key: SecretStr, deadline: float) -> Balance:
+    async def _attempt(
+        self,
+        path: str,
+        params: Params | None,
+        api_key: SecretStr,
+        parse: Callable[[bytes, Mapping[str, str]], T],
+        deadline: float,
+    ) -> T:
         headers = {"xi-api-key": api_key.get_secret_value(), "accept": "application/json"}
+        url = self._base + path
         try:
             async with asyncio.timeout_at(deadline):
-                async with self._http.stream("GET", self._url, headers=headers) as response:
+                async with self._http.stream("GET", url, params=params, headers=headers) as response:
                     body = await _read_capped(response)
         except httpx.ConnectTimeout as exc:
             raise errors.BreezeUnreachable("could not connect to Breeze in time", "slow_connect") from exc
@@ -94,7 +117,7 @@ class BreezeClient:
                 f"could not reach Breeze ({reason}): {type(exc).__name__}", reason
             ) from exc
         if 200 <= response.status_code < 300:
-            return parse_balance(body, response.headers)
+            return parse(body, response.headers)
         raise error_from_response(response.status_code, response.headers, body)
 
     def _retry_wait(self, error: errors.BreezeError, attempt: int, remaining: float) -> float | None:
@@ -141,14 +164,17 @@ async def _read_capped(response: httpx.Response) -> bytes:
     return b"".join(chunks)
 
 
-def _loads(body: bytes) -> Any:
+def loads(body: bytes) -> Any:
+    """JSON, refusing NaN and Infinity (no number of credits is either)."""
+
     def reject(constant: str) -> None:
         raise ValueError(f"{constant} is not a number")
 
     return json.loads(body, parse_constant=reject)
 
 
-def _is_number(value: Any) -> TypeGuard[int | float]:
+def is_number(value: Any) -> TypeGuard[int | float]:
+    """A JSON number (a bool is not one)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -162,14 +188,15 @@ def to_decimal(value: int | float) -> Decimal:
         return exact.quantize(_THOUSANDTH) if exact else Decimal(0)
 
 
-def _text(value: Any) -> str | None:
+def text(value: Any) -> str | None:
+    """A trimmed, bounded string from an answer, or None for anything else (or blank)."""
     return value.strip()[:MAX_TEXT] if isinstance(value, str) and value.strip() else None
 
 
 def parse_balance(body: bytes, headers: Mapping[str, str]) -> Balance:
     """Turn a 2xx body into a `Balance`, or raise `BadResponse` (or the error it carries)."""
     try:
-        data = _loads(body)
+        data = loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise errors.BadResponse("Breeze's answer is not valid JSON") from exc
     if not isinstance(data, dict):
@@ -179,14 +206,14 @@ def parse_balance(body: bytes, headers: Mapping[str, str]) -> Balance:
     credits = _credits(data)
     topups, ignored = _topups(data.get("topups"))
     return Balance(
-        credits=credits, topups=topups, key_id=_text(headers.get(KEY_ID_HEADER)), ignored_topups=ignored
+        credits=credits, topups=topups, key_id=text(headers.get(KEY_ID_HEADER)), ignored_topups=ignored
     )
 
 
 def _credits(data: dict[str, Any]) -> Decimal:
     """`balance` is required; the exact `balance_millicredits`, when given, says it precisely."""
     balance = data.get("balance")
-    if not _is_number(balance):
+    if not is_number(balance):
         raise errors.BadResponse("Breeze's answer has no numeric `balance`")
     millicredits = data.get("balance_millicredits")
     if isinstance(millicredits, int) and not isinstance(millicredits, bool):
@@ -203,11 +230,11 @@ def _topups(raw: Any) -> tuple[tuple[Topup, ...], int]:
 
 def _topup(item: dict[str, Any]) -> Topup:
     amount = item.get("amount")
-    raw_created = _text(item.get("created_at"))
+    raw_created = text(item.get("created_at"))
     return Topup(
-        topup_id=_text(item.get("topup_id")),
-        amount=to_decimal(amount) if _is_number(amount) else None,
-        raw_status=_text(item.get("status")),
+        topup_id=text(item.get("topup_id")),
+        amount=to_decimal(amount) if is_number(amount) else None,
+        raw_status=text(item.get("status")),
         created_at=parse_timestamp(raw_created),
         raw_created_at=raw_created,
     )
@@ -273,13 +300,13 @@ def _type_for(code: str | None, status: int) -> type[errors.BreezeApiError]:
 
 def _error_fields(body: bytes) -> tuple[str | None, str | None]:
     try:
-        data = _loads(body)
+        data = loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None, None
     if not isinstance(data, dict):
         return None, None
-    code = _text(data.get("code"))
-    detail = _text(data.get("detail")) or _text(data.get("error"))
+    code = text(data.get("code"))
+    detail = text(data.get("detail")) or text(data.get("error"))
     return (code.upper() if code else None), detail
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, localcontext
+from typing import NamedTuple
 
 WEEK_DAYS = 7
 # Breeze pages its request log by 100 at most; the app reads 10 pages per question.
@@ -99,8 +100,7 @@ class MeteredRequest:
         return utc_day(self.created_at) if self.created_at is not None else None
 
 
-@dataclass(frozen=True, slots=True)
-class DaySpend:
+class DaySpend(NamedTuple):
     """What one UTC day cost."""
 
     day: date
