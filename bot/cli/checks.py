@@ -17,9 +17,10 @@ from bot.adapters import db, outbound
 from bot.adapters.breeze import BreezeClient
 from bot.adapters.redis_shared import RedisShared
 from bot.adapters.redis_shared import describe as describe_redis
-from bot.config import HINTS, Problem, Settings
+from bot.config import Problem, Settings
 from bot.domain.balances import Balance, Topup
 from bot.errors import BotError, ConfigError, KeyForbidden, KeyRejected, NoApiKey, StorageError
+from bot.hints import HINTS
 from bot.slack.auth import slack_error
 from bot.slack.blocks import text
 from bot.slack.blocks.balance import error_code, wording

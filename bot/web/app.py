@@ -15,9 +15,10 @@ from slack_bolt.response import BoltResponse
 
 from bot import __version__
 from bot.adapters import db
-from bot.config import HINTS, Settings, load_settings
+from bot.config import Settings, load_settings
 from bot.deps import Deps, open_deps
 from bot.errors import BotError, ConfigError
+from bot.hints import HINTS
 from bot.logs import configure_logging
 from bot.routes import EVENTS_PATH, HEALTH_PATH, HOME_PATH, INSTALL_PATH, OAUTH_REDIRECT_PATH
 from bot.services.tasks import RECORD_SECONDS

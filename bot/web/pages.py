@@ -12,7 +12,8 @@ from functools import cache
 import jinja2
 
 from bot import __version__
-from bot.config import HINTS, MULTI_WORKSPACE, Settings
+from bot.config import MULTI_WORKSPACE, Settings
+from bot.hints import HINTS
 from bot.routes import EVENTS_PATH, HEALTH_PATH, INSTALL_PATH, OAUTH_REDIRECT_PATH
 from bot.slack import manifest
 

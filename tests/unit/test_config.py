@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from bot.config import HINTS, Settings, load_settings
+from bot.config import Settings, load_settings
 from bot.errors import ConfigError
+from bot.hints import HINTS
 
 ALL_VARIABLES = (
     "SLACK_SIGNING_SECRET",
