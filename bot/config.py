@@ -103,6 +103,7 @@ class Settings(StorageSettings):
     slack_client_secret: SecretStr | None = None
     breeze_admin_user_ids: str = ""
     alert_interval_seconds: float = Field(default=300.0, ge=1, le=86_400)
+    usage_refresh_seconds: float = Field(default=3600.0, ge=60, le=86_400)
     run_worker: bool = False
     slack_app_token: SecretStr | None = None
     redis_url: SecretStr | None = None

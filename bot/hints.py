@@ -40,6 +40,7 @@ HINTS: dict[str, str] = {
     "LOG_FORMAT": "text (the default) or json, one object per line",
     "AUTO_MIGRATE": "true to migrate the database when the web process starts, false (the default) not to",
     "ALERT_INTERVAL_SECONDS": "seconds between two checks of a workspace's alert rules (1 to 86400)",
+    "USAGE_REFRESH_SECONDS": "seconds between two reads of a workspace's metering from Breeze (60 to 86400)",
     "RUN_WORKER": "true to run the alert checks inside the web process too (what `make run` does)",
     "REDIS_URL": "redis://host:6379/0 or rediss://… (your platform's Redis add-on sets it); optional",
     "HTTP_STACK": "aiohttp (the default) or httpcore: what carries the app's outbound HTTP (for measuring)",

@@ -1,6 +1,6 @@
 """Redis adapter: state every process and dyno shares (`REDIS_URL`): cached balances, who is asking
-Breeze right now (and its answer, for the processes waiting on it), refresh limits, and the version
-of each workspace's key.
+Breeze right now (and its answer, for the processes waiting on it), refresh limits, the version
+of each workspace's key, and each workspace's metering with who reads it next.
 
 No Breeze key or Slack token is ever written here, encrypted or not: a balance slot is named by a
 SHA-256 of the key, and a key change only bumps a counter. When Redis is down, slow or refuses,
@@ -15,8 +15,9 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable
-from datetime import datetime
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -28,6 +29,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError, RedisError
 
 from bot.domain.balances import Balance, Topup
+from bot.domain.spend import Metering, WeekSpend
+from bot.domain.usage import KeyBudget
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +92,24 @@ def _balance_from(raw: str | bytes) -> tuple[Balance, float]:
     return balance, float(data["fetched_at"])
 
 
+def _metering_json(metering: Metering) -> str:
+    # Dates, times and Decimals as their strings: each is read back by its field's type below.
+    return json.dumps(asdict(metering), default=str, separators=(",", ":"))
+
+
+def _metering_from(raw: str | bytes) -> Metering:
+    data = json.loads(raw)
+    week, budget = data["week"], data["budget"]
+    if week is not None:
+        week = WeekSpend(**{**week, "today": date.fromisoformat(week["today"]), "days": tuple(week["days"])})
+    if budget is not None:
+        amounts = {
+            k: None if v is None else Decimal(v) for k, v in budget.items() if k not in ("key_id", "name")
+        }
+        budget = KeyBudget(budget["key_id"], budget["name"], **amounts)
+    return Metering(datetime.fromisoformat(data["read_at"]), week, budget, data["key_week_millicredits"])
+
+
 class RedisShared:
     """`bot.services.caches.Shared` on Redis (`redis://`, `rediss://`) through redis-py's asyncio client."""
 
@@ -145,20 +166,32 @@ class RedisShared:
 
     async def get_balance(self, slot: str) -> tuple[Balance, float] | None:
         """A cached balance and when it was fetched (unix time), if another process stored one."""
-        ok, raw = await self._call(self._client.get(PREFIX + slot))
-        if not ok or raw is None:
-            return None
-        try:
-            return _balance_from(raw)
-        except (ValueError, KeyError, TypeError, ArithmeticError):
-            log.warning("ignored an unreadable cached balance in Redis")
-            return None
+        return await self._get(slot, _balance_from, "balance")
 
     async def put_balance(self, slot: str, balance: Balance, seconds: float) -> None:
         """Keep a balance for every process, `seconds` long."""
-        await self._call(
-            self._client.set(PREFIX + slot, _balance_json(balance), px=max(1, int(seconds * 1000)))
-        )
+        await self._put(slot, _balance_json(balance), seconds)
+
+    async def get_metering(self, name: str) -> Metering | None:
+        """A workspace's metering another process read, if it is still kept."""
+        return await self._get(name, _metering_from, "metering")
+
+    async def put_metering(self, name: str, metering: Metering, seconds: float) -> None:
+        """Keep a workspace's metering for every process, `seconds` long."""
+        await self._put(name, _metering_json(metering), seconds)
+
+    async def _get(self, name: str, parse: Callable[[str | bytes], T], what: str) -> T | None:
+        ok, raw = await self._call(self._client.get(PREFIX + name))
+        if not ok or raw is None:
+            return None
+        try:
+            return parse(raw)
+        except (ValueError, KeyError, TypeError, ArithmeticError):
+            log.warning("ignored an unreadable cached %s in Redis", what)
+            return None
+
+    async def _put(self, name: str, value: str, seconds: float) -> None:
+        await self._call(self._client.set(PREFIX + name, value, px=max(1, int(seconds * 1000))))
 
     async def claim(self, name: str, seconds: float, holder: str = "1") -> bool | None:
         """Take `name` for `seconds` as `holder` if nobody holds it: True taken, False held elsewhere,

@@ -1,12 +1,16 @@
 """`check`, `balance` and `preview` for operators: try the configuration for real, one line each.
 
-Each check is ✓ (works), ✗ (broken, with the fix) or – (not applicable here).
+Each check is ✓ (works), ✗ (broken, with the fix), ! (a note: an optional extra does not work, and
+the app does without it) or – (not applicable here). Only ✗ fails `check`.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,17 +19,27 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters import db, outbound
 from bot.adapters.breeze import BreezeClient
+from bot.adapters.metering import MeteringClient
 from bot.adapters.redis_shared import RedisShared
 from bot.adapters.redis_shared import describe as describe_redis
 from bot.config import Problem, Settings
 from bot.domain.balances import Balance, Topup
-from bot.errors import BotError, ConfigError, KeyForbidden, KeyRejected, NoApiKey, StorageError
+from bot.domain.usage import KeyBudget, Window, utc_day
+from bot.errors import (
+    BotError,
+    ConfigError,
+    KeyForbidden,
+    KeyRejected,
+    MeteringUnavailable,
+    NoApiKey,
+    StorageError,
+)
 from bot.hints import HINTS
 from bot.slack.auth import slack_error
 from bot.slack.blocks import text
 from bot.slack.blocks.balance import error_code, wording
 
-OK, FAIL, SKIP = "✓", "✗", "–"
+OK, FAIL, NOTE, SKIP = "✓", "✗", "!", "–"
 DATABASE_SECONDS = 10.0
 
 
@@ -34,7 +48,7 @@ class Check:
     """One thing tried: its name, how it went, what was found, and how to fix it."""
 
     name: str
-    status: str  # "ok", "fail" or "skip"
+    status: str  # "ok", "fail", "note" or "skip"
     detail: str
     fix: str | None = None
     problems: tuple[Problem, ...] = ()  # the configuration's, each with its own fix
@@ -46,8 +60,8 @@ class Check:
 
     @property
     def mark(self) -> str:
-        """✓, ✗ or –."""
-        return {"ok": OK, "fail": FAIL}.get(self.status, SKIP)
+        """✓, ✗, ! or –."""
+        return {"ok": OK, "fail": FAIL, "note": NOTE}.get(self.status, SKIP)
 
     def line(self) -> str:
         """`✓ Database …`, `✗ Slack … — fix: …`."""
@@ -104,12 +118,17 @@ def check_configuration(settings: Settings | None, problems: list[Problem]) -> C
 async def run_checks(
     settings: Settings | None, problems: list[Problem], *, online: bool = True
 ) -> list[Check]:
-    """The configuration, then (when its values could be read) the database, Redis, Slack and Breeze."""
+    """The configuration, then (when its values could be read) the database, Redis, Slack, Breeze and its
+    metering."""
     checks = [check_configuration(settings, problems)]
     if settings is None or not online:
         return checks
     found = await asyncio.gather(
-        check_database(settings), check_redis(settings), check_slack(settings), check_breeze(settings)
+        check_database(settings),
+        check_redis(settings),
+        check_slack(settings),
+        check_breeze(settings),
+        check_metering(settings),
     )
     return [*checks, *found]
 
@@ -217,14 +236,55 @@ async def check_breeze(settings: Settings) -> Check:
     return Check("breeze", "ok", f"Breeze: key accepted{key}; balance {text.credits(balance.credits)}")
 
 
+async def check_metering(settings: Settings) -> Check:
+    """Does Breeze answer its metering (`/v1/usage`, `/v1/api-keys/current`) for BREEZE_API_KEY? An
+    extra: when it does not, the line is a note, never a failure."""
+    key = settings.breeze_api_key
+    if key is None or settings.slack_client_id is not None:
+        return Check("metering", "skip", "Metering: no deployment-wide key to try it with")
+    day = utc_day(datetime.now(UTC))
+    async with _breeze(settings) as client:
+        metering = MeteringClient(client)
+        usage, budget = await asyncio.gather(
+            metering.spend(key, Window(day, day)), metering.current_key(key), return_exceptions=True
+        )
+    samples = "the runway comes from the app's own samples"
+    if isinstance(usage, MeteringUnavailable):
+        why = f"Breeze does not offer its metering to this key ({usage.reason})"
+        return Check("metering", "note", f"Metering: {why}; {samples}")
+    if isinstance(usage, BotError):
+        why = f"could not be read: {wording(usage).title} (error {error_code(usage)})"
+        return Check("metering", "note", f"Metering: {why}; until it can, {samples}")
+    if isinstance(usage, BaseException):
+        raise usage
+    return Check("metering", "ok", f"Metering: Breeze answers with the account's spend; {_budget(budget)}")
+
+
+def _budget(budget: KeyBudget | BaseException) -> str:
+    if isinstance(budget, KeyBudget) and budget.has_limit:
+        assert budget.limit is not None
+        assert budget.remaining is not None
+        return f"this key's own budget: {text.number(budget.remaining)} of {text.credits(budget.limit)} left"
+    if isinstance(budget, KeyBudget):
+        return "this key has no budget of its own"
+    if isinstance(budget, BotError):
+        return f"not the key's own budget ({error_code(budget)})"
+    raise budget
+
+
 async def fetch_balance(settings: Settings) -> Balance:
     """One balance call with the configured key; raises the usual `BotError`s."""
     if settings.breeze_api_key is None:
         raise NoApiKey("BREEZE_API_KEY is not set")
+    async with _breeze(settings) as client:
+        return await client.get_balance(settings.breeze_api_key)
+
+
+@asynccontextmanager
+async def _breeze(settings: Settings) -> AsyncIterator[BreezeClient]:
     # The same HTTP stack as the app, so its errors read the same way.
     async with outbound.client(settings.http_stack, settings.breeze_timeout_seconds) as http:
-        client = BreezeClient(http, settings.breeze_url, settings.breeze_timeout_seconds)
-        return await client.get_balance(settings.breeze_api_key)
+        yield BreezeClient(http, settings.breeze_url, settings.breeze_timeout_seconds)
 
 
 def balance_lines(balance: Balance, trend: list[str] | None = None) -> list[str]:

@@ -22,7 +22,6 @@ from bot.domain.usage import (
     KeyBudget,
     Split,
     UsageReport,
-    Window,
     complete_week,
     credits_of,
     split_by_key,
@@ -54,11 +53,6 @@ class WeekSpend:
             raise ValueError(f"a week's spend has {WEEK_DAYS} days, not {len(self.days)}")
 
     @property
-    def window(self) -> Window:
-        """The dates of `days`."""
-        return complete_week(self.today)
-
-    @property
     def total_millicredits(self) -> int:
         """The week's spend."""
         return sum(self.days)
@@ -77,7 +71,8 @@ class WeekSpend:
 
     def daily(self) -> tuple[DaySpend, ...]:
         """Each day's spend with its date, oldest first."""
-        return tuple(DaySpend(day, spent) for day, spent in zip(self.window.dates(), self.days, strict=True))
+        dates = complete_week(self.today).dates()
+        return tuple(DaySpend(day, spent) for day, spent in zip(dates, self.days, strict=True))
 
 
 def week_spend(today: date, week: UsageReport, today_report: UsageReport) -> WeekSpend:

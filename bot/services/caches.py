@@ -1,6 +1,7 @@
 """What spares Breeze and the database: the balance cache with its coalescing, the refresh limit
-and the decrypted-key cache. Each works in-process, and with a `Shared` store (Redis) across
-every process and dyno; when the shared store fails they carry on in-process, never waiting on it.
+and the decrypted-key cache (`bot.services.metering` keeps Breeze's metering alike). Each works
+in-process, and with a `Shared` store (Redis) across every process and dyno; when the shared store
+fails they carry on in-process, never waiting on it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Protocol
 from pydantic import SecretStr
 
 from bot.domain.balances import Balance, Requester, Workspace
+from bot.domain.spend import Metering
 
 # Caches are cleared rather than grown past this many entries (a deployment serves far fewer).
 MAX_CACHED_WORKSPACES = 10_000
@@ -36,6 +38,10 @@ class Shared(Protocol):
     async def get_balance(self, slot: str) -> tuple[Balance, float] | None: ...
 
     async def put_balance(self, slot: str, balance: Balance, seconds: float) -> None: ...
+
+    async def get_metering(self, name: str) -> Metering | None: ...
+
+    async def put_metering(self, name: str, metering: Metering, seconds: float) -> None: ...
 
     async def claim(self, name: str, seconds: float, holder: str = "1") -> bool | None: ...
 
@@ -69,13 +75,15 @@ class KeyReader(Protocol):
     async def get(self, workspace: Workspace) -> StoredKeyLike | None: ...
 
 
-def _slot(workspace: Workspace, key: SecretStr) -> Slot:
-    """Where a workspace's balance read with this key is kept: a new key (set-key) is a new slot,
-    so its first answer is never stale. The key itself is never part of it, only its SHA-256."""
+def key_slot(workspace: Workspace, key: SecretStr) -> Slot:
+    """Where what is read for a workspace with this key (its balance, its metering) is kept: a new key
+    (set-key) is a new slot, so its first answer is never stale. The key itself is never part of it,
+    only its SHA-256."""
     return (*workspace.scope, hashlib.sha256(key.get_secret_value().encode()).hexdigest())
 
 
-def _name(*parts: str) -> str:
+def shared_name(*parts: str) -> str:
+    """A name in the shared store: `balance:E:T:<sha-256>`, an empty part as `-`."""
     return ":".join(part or "-" for part in parts)
 
 
@@ -104,7 +112,7 @@ class WorkspaceKeys:
     async def key_of(self, workspace: Workspace) -> SecretStr | None:
         """The stored key of the workspace, else the fallback (if any)."""
         scope = workspace.scope
-        version = await self._shared.version(_name("key", *scope)) if self._shared is not None else None
+        version = await self._shared.version(shared_name("key", *scope)) if self._shared is not None else None
         cached = self._cache.get(scope)
         if cached is not None and self._clock() - cached[1] < self._seconds and cached[2] == version:
             return cached[0]
@@ -120,7 +128,7 @@ class WorkspaceKeys:
         """The workspace's key was just set or removed: forget it here, and in every process."""
         self._cache.pop(workspace.scope, None)
         if self._shared is not None:
-            await self._shared.bump(_name("key", *workspace.scope))
+            await self._shared.bump(shared_name("key", *workspace.scope))
 
 
 class BalanceCache:
@@ -150,7 +158,7 @@ class BalanceCache:
 
     async def get(self, workspace: Workspace, key: SecretStr, *, fresh: bool) -> tuple[Balance, float | None]:
         """The balance and, when served from the cache, its age in seconds."""
-        slot = _slot(workspace, key)
+        slot = key_slot(workspace, key)
         if not fresh and self._seconds > 0:
             cached = self._answers.get(slot)
             if cached is not None and (age := self._clock() - cached[1]) < self._seconds:
@@ -170,15 +178,15 @@ class BalanceCache:
         """Keep a balance Breeze has just given for this key (as when a key is checked and saved)."""
         if self._seconds <= 0:
             return
-        slot = _slot(workspace, key)
+        slot = key_slot(workspace, key)
         self._remember(slot, balance, self._clock())
         if self._shared is not None:
-            await self._shared.put_balance(_name("balance", *slot), balance, self._seconds)
+            await self._shared.put_balance(shared_name("balance", *slot), balance, self._seconds)
 
     async def _from_shared(self, slot: Slot) -> tuple[Balance, float] | None:
         if self._shared is None:
             return None
-        found = await self._shared.get_balance(_name("balance", *slot))
+        found = await self._shared.get_balance(shared_name("balance", *slot))
         if found is None:
             return None
         balance, fetched_at = found
@@ -189,7 +197,7 @@ class BalanceCache:
         return balance, age
 
     async def _fetch(self, slot: Slot, key: SecretStr, fresh: bool) -> Balance:
-        asking, flight = _name("asking", *slot), uuid.uuid4().hex
+        asking, flight = shared_name("asking", *slot), uuid.uuid4().hex
         claimed = None
         if self._shared is not None:
             claimed = await self._shared.claim(asking, self._wait, holder=flight)
@@ -204,8 +212,8 @@ class BalanceCache:
             if claimed and self._shared is not None:
                 # Stored before the claim is released, so a process waiting on it finds the answer.
                 if self._seconds > 0:
-                    await self._shared.put_balance(_name("balance", *slot), balance, self._seconds)
-                await self._shared.put_balance(_name("answer", *slot, flight), balance, self._wait)
+                    await self._shared.put_balance(shared_name("balance", *slot), balance, self._seconds)
+                await self._shared.put_balance(shared_name("answer", *slot, flight), balance, self._wait)
         finally:
             if claimed and self._shared is not None:
                 await self._shared.release(asking)
@@ -221,7 +229,7 @@ class BalanceCache:
                 return found
             if self._shared is None or not self._shared.available:
                 return None
-            if await self._shared.wait_left(_name("asking", *slot)) is None:
+            if await self._shared.wait_left(shared_name("asking", *slot)) is None:
                 # Done: its answer was stored before the claim was released, unless it failed (an
                 # error is never shared) and we ask ourselves.
                 return await self._handed_over(slot, flight)
@@ -230,7 +238,7 @@ class BalanceCache:
     async def _handed_over(self, slot: Slot, flight: str | None) -> Balance | None:
         """The answer of the call `flight`, else (with the cache on) the shared cache's."""
         if self._shared is not None and flight is not None:
-            found = await self._shared.get_balance(_name("answer", *slot, flight))
+            found = await self._shared.get_balance(shared_name("answer", *slot, flight))
             if found is not None:
                 return found[0]
         if self._seconds > 0:
@@ -265,7 +273,7 @@ class RefreshLimiter:
     async def take(self, requester: Requester) -> float | None:
         """None if the user may refresh now (and counts it), else the seconds left to wait."""
         if self._shared is not None:
-            name = _name("refresh", *requester.workspace.scope, requester.user_id)
+            name = shared_name("refresh", *requester.workspace.scope, requester.user_id)
             claimed = await self._shared.claim(name, self._interval)
             if claimed is True:
                 return None

@@ -1,6 +1,8 @@
-"""What the worker's use cases need from storage and from Slack, as protocols the outer layers fulfil.
+"""What the use cases need from storage, from Slack and from Breeze's metering, as protocols the outer
+layers fulfil.
 
-`bot.adapters.watch` implements both on SQLite and PostgreSQL; the services never see SQL.
+`bot.adapters.watch` implements storage on SQLite and PostgreSQL; the services never see SQL.
+`bot.adapters.metering.MeteringClient` reads Breeze's metering; the services never see HTTP.
 """
 
 from __future__ import annotations
@@ -10,9 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from pydantic import SecretStr
+
 from bot.domain.balances import Workspace
 from bot.domain.rules import Decide, PendingPost, Rules, RulesChange, Tell, Watch
 from bot.domain.runway import Sample
+from bot.domain.usage import KeyBudget, UsageReport, Window
 
 
 class WatchRepository(Protocol):
@@ -84,3 +89,26 @@ class Delivery(Protocol):
     """Sends due posts from the outbox to Slack (`bot.slack.delivery` fulfils it)."""
 
     async def deliver(self, ids: Sequence[int] | None = None) -> Delivered: ...
+
+
+class MeteringReader(Protocol):
+    """Breeze's metering for a key (`bot.adapters.metering.MeteringClient`).
+
+    Each method raises `MeteringUnavailable` when Breeze does not offer it to the key (the features
+    that need it step aside), and the usual `BreezeError`s otherwise (`KeyRejected` for a bad key).
+    """
+
+    async def report(
+        self, api_key: SecretStr, window: Window, *, per_day: bool = False, api_key_id: str | None = None
+    ) -> UsageReport:
+        """The window's exact totals and its newest requests (1,000 at most); with `per_day`, each
+        date's spend; `api_key_id` keeps only the requests made with that key."""
+        ...
+
+    async def spend(self, api_key: SecretStr, window: Window, *, api_key_id: str | None = None) -> int:
+        """What the window cost in millicredits, exactly (one call)."""
+        ...
+
+    async def current_key(self, api_key: SecretStr) -> KeyBudget:
+        """The calling key and its own budget."""
+        ...

@@ -194,3 +194,16 @@ def test_mode_and_key_settings_are_checked(
         load_settings(slack_signing_secret="x1", **overrides)
     assert "s3cret-value" not in str(caught.value)
     assert "not-a-key" not in str(caught.value)
+
+
+def test_metering_is_read_hourly_unless_told_otherwise_within_a_minute_and_a_day(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "abc123")
+    assert load_settings().usage_refresh_seconds == 3600
+    assert load_settings(usage_refresh_seconds="60").usage_refresh_seconds == 60
+    assert load_settings(usage_refresh_seconds="86400").usage_refresh_seconds == 86_400
+    for wrong in ("59", "86401", "hourly"):
+        with pytest.raises(ConfigError, match="USAGE_REFRESH_SECONDS is invalid") as caught:
+            load_settings(usage_refresh_seconds=wrong)
+        assert "60 to 86400" in str(caught.value)
