@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.config import Settings
-from tests.fakes import AppServer, FakeServer, Recorded, Reply, SlackClient
+from tests.fakes import METERING_PATHS, AppServer, FakeMetering, FakeServer, Recorded, Reply, SlackClient
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_TOKEN = "xoxb-1111-2222-testtokenvalue"
@@ -66,7 +66,7 @@ def auth_test_ok(team_id: str = TEAM_ID) -> Reply:
 
 @pytest.fixture(scope="session")
 def breeze() -> Iterator[FakeServer]:
-    server = FakeServer("fake-breeze").start()
+    server = FakeServer("fake-breeze", quiet=METERING_PATHS).start()
     yield server
     server.stop()
 
@@ -92,6 +92,13 @@ def _fresh_fakes(breeze: FakeServer, slack_api: FakeServer, hooks: FakeServer) -
     breeze.route("GET", "/v1/balance", Reply(200, BALANCE_BODY, {"x-breeze-api-key-id": "key_abc123"}))
     slack_api.route("POST", "/api/auth.test", auth_test_ok())
     hooks.route("POST", "*", Reply(200, "ok"))
+
+
+@pytest.fixture
+def metering(breeze: FakeServer, _fresh_fakes: None) -> FakeMetering:
+    """Breeze's metering on the fake Breeze, answering from the requests a test gives it (without this
+    fixture, both of its endpoints answer 404, as for a key Breeze does not meter for)."""
+    return FakeMetering(breeze).serve()
 
 
 def reset_postgres(url: str) -> None:

@@ -10,6 +10,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -65,10 +66,16 @@ Route = Callable[[Recorded], Reply]
 
 
 class FakeServer:
-    """A threaded HTTP server on 127.0.0.1 that records requests and answers from a script."""
+    """A threaded HTTP server on 127.0.0.1 that records requests and answers from a script.
 
-    def __init__(self, name: str) -> None:
+    Requests to `quiet` paths are recorded, but `received()` and `wait_for()` list them only when asked
+    for by path: the app reads Breeze's metering beside the balance on its own schedule, and a test
+    that counts calls to Breeze counts balance calls unless it names the metering's paths.
+    """
+
+    def __init__(self, name: str, quiet: frozenset[str] = frozenset()) -> None:
         self.name = name
+        self.quiet = quiet
         self.requests: list[Recorded] = []
         self.routes: dict[tuple[str, str], Route] = {}
         self.queued: dict[tuple[str, str], list[Reply]] = {}
@@ -113,9 +120,7 @@ class FakeServer:
         """Requests so far, optionally filtered."""
         with self._cond:
             return [
-                r
-                for r in self.requests
-                if (method is None or r.method == method) and (path is None or r.path == path)
+                r for r in self.requests if (method is None or r.method == method) and self._asked(r, path)
             ]
 
     def wait_for(self, count: int = 1, path: str | None = None, timeout: float = 15.0) -> list[Recorded]:
@@ -123,13 +128,16 @@ class FakeServer:
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                got = [r for r in self.requests if path is None or r.path == path]
+                got = [r for r in self.requests if self._asked(r, path)]
                 if len(got) >= count:
                     return got
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise AssertionError(f"{self.name}: expected {count} request(s), got {len(got)}")
                 self._cond.wait(left)
+
+    def _asked(self, recorded: Recorded, path: str | None) -> bool:
+        return recorded.path == path if path is not None else recorded.path not in self.quiet
 
     def _answer(self, recorded: Recorded) -> Reply:
         key = (recorded.method, recorded.path)
@@ -177,6 +185,156 @@ class FakeServer:
                 pass
 
         return Handler
+
+
+USAGE_PATH = "/v1/usage"
+CURRENT_KEY_PATH = "/v1/api-keys/current"
+METERING_PATHS = frozenset({USAGE_PATH, CURRENT_KEY_PATH})
+_INVALID = {"ok": False, "code": "VALIDATION_ERROR", "detail": "invalid query", "error": "unprocessable"}
+
+
+@dataclass
+class Metered:
+    """A request Breeze metered: on `at` (a date is its noon, UTC), with a key, a model and a cost."""
+
+    at: date | datetime
+    cost_millicredits: int
+    key_id: str = "key_abc123"
+    key_name: str | None = "prod"
+    model: str | None = "bluebell-v1-en"
+    characters: int = 100
+
+    @property
+    def moment(self) -> datetime:
+        """When it was made, in UTC."""
+        if isinstance(self.at, datetime):
+            return self.at.astimezone(UTC)
+        return datetime(self.at.year, self.at.month, self.at.day, 12, tzinfo=UTC)
+
+
+class FakeMetering:
+    """Breeze's metering on a fake server, as its public docs describe it: `GET /v1/usage` answers any
+    window (`days`, `from`/`to`), filter (`api_key_id`) and page of `requests`, newest first, and
+    `GET /v1/api-keys/current` the calling key, with its own budget or without. `unavailable()`
+    answers both with an error status instead. Windows end `today` (UTC) unless told."""
+
+    def __init__(self, server: FakeServer, today: date | None = None) -> None:
+        self.server = server
+        self.today = today
+        self.requests: list[Metered] = []
+        self.key: dict[str, Any] = {
+            "id": "key_abc123",
+            "name": "prod",
+            "prefix": "brz_live",
+            "status": "active",
+        }
+
+    def serve(self) -> FakeMetering:
+        """Answer both endpoints from what the fake knows."""
+        self.server.route("GET", USAGE_PATH, self._usage)
+        self.server.route("GET", CURRENT_KEY_PATH, self._current_key)
+        return self
+
+    def unavailable(self, status: int = 404) -> None:
+        """Answer both endpoints with `status`, as a Breeze without metering for the key would."""
+        body = {"ok": False, "code": "RESOURCE_NOT_FOUND", "detail": "Not found", "error": "not_found"}
+        for path in METERING_PATHS:
+            self.server.route("GET", path, Reply(status, body))
+
+    def spent(self, *requests: Metered) -> None:
+        """These requests were made (in any order)."""
+        self.requests.extend(requests)
+
+    def budget(self, limit: float, used: float, reserved: float = 0.0) -> None:
+        """The calling key has its own budget."""
+        self.key.update(
+            credit_limit=limit,
+            credit_used=used,
+            credit_reserved=reserved,
+            credit_remaining=limit - used - reserved,
+        )
+
+    def calls(self, path: str = USAGE_PATH) -> list[Recorded]:
+        """The metering calls received so far."""
+        return self.server.received("GET", path)
+
+    def _current_key(self, _recorded: Recorded) -> Reply:
+        fields = ("credit_limit", "credit_used", "credit_reserved", "credit_remaining")
+        return Reply(200, {"api_key": {**dict.fromkeys(fields), **self.key}})
+
+    def _usage(self, recorded: Recorded) -> Reply:
+        try:
+            start, end, page, size = self._query(recorded.query)
+        except ValueError:
+            return Reply(422, _INVALID)
+        key_id = recorded.query.get("api_key_id")
+        ordered = sorted(enumerate(self.requests), key=lambda pair: (pair[1].moment, pair[0]), reverse=True)
+        chosen = [
+            (n, r) for n, r in ordered if start <= r.moment.date() <= end and key_id in (None, r.key_id)
+        ]
+        cost = sum(r.cost_millicredits for _, r in chosen)
+        characters = sum(r.characters for _, r in chosen)
+        counts = {start + timedelta(days=n): 0 for n in range((end - start).days + 1)}
+        for _, r in chosen:
+            counts[r.moment.date()] += 1
+        body = {
+            "summary": {
+                "request_count": len(chosen),
+                "total_text_characters": characters,
+                "total_billable_units": characters,
+                "total_cost": cost / 1000,
+                "total_cost_millicredits": cost,
+            },
+            "total": len(chosen),
+            "page": page,
+            "page_size": size,
+            "window_days": len(counts),
+            "daily": [{"date": d.isoformat(), "request_count": n} for d, n in counts.items()],
+            "items": [_item(n, r) for n, r in chosen[(page - 1) * size : page * size]],
+        }
+        return Reply(200, body)
+
+    def _query(self, query: dict[str, str]) -> tuple[date, date, int, int]:
+        """The window and page asked for; ValueError for anything out of range, as Breeze answers 422."""
+        days = int(query.get("days", 30))
+        page = int(query.get("page", 1))
+        size = int(query.get("page_size", 20))
+        if not (1 <= days <= 90 and page >= 1 and 1 <= size <= 100):
+            raise ValueError("out of range")
+        end = date.fromisoformat(query["to"]) if "to" in query else self.today or datetime.now(UTC).date()
+        start = date.fromisoformat(query["from"]) if "from" in query else end - timedelta(days=days - 1)
+        if end < start:
+            raise ValueError("the window ends before it starts")
+        return start, end, page, size
+
+
+def _item(number: int, request: Metered) -> dict[str, Any]:
+    """A request as `/v1/usage` lists it, with every field Breeze's docs name."""
+    return {
+        "id": f"req_{number}",
+        "endpoint": "/v1/text-to-speech/voc_1",
+        "method": "POST",
+        "status": 200,
+        "api_key_id": request.key_id,
+        "api_key_name": request.key_name,
+        "api_key_prefix": "brz_live",
+        "model": request.model,
+        "billable_units": request.characters,
+        "cost": request.cost_millicredits / 1000,
+        "cost_millicredits": request.cost_millicredits,
+        "text_characters": request.characters,
+        "latency_ms": 120,
+        "duration_ms": 900,
+        "first_audio_chunk_ms": 80,
+        "request_duration_ms": 950,
+        "trace_id": f"trace_{number}",
+        "request_id": f"req_{number}",
+        "action_code": "tts.generate",
+        "client_type": "sdk",
+        "client_name": "breeze-blue",
+        "client_version": "0.21.1",
+        "created_at": request.moment.isoformat().replace("+00:00", "Z"),
+    }
 
 
 def slack_signature(secret: str, timestamp: str, body: str) -> str:
