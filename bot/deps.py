@@ -23,12 +23,14 @@ from bot.adapters import db, outbound
 from bot.adapters.breeze import BreezeClient
 from bot.adapters.crypto import Cipher, key_file_for, load_cipher
 from bot.adapters.key_store import KeyStore, installed_workspaces
+from bot.adapters.metering import MeteringClient
 from bot.adapters.redis_shared import RedisShared
 from bot.adapters.watch.store import WatchStore
 from bot.config import Settings
 from bot.errors import BotError
 from bot.services.balances import BalanceService, KeyService
 from bot.services.caches import BalanceCache, RefreshLimiter, WorkspaceKeys
+from bot.services.metering import MeteringService
 from bot.services.tasks import TaskTracker
 from bot.services.watching import Now, Outbox, WatchService, utcnow
 from bot.services.worker import Worker
@@ -69,6 +71,7 @@ class Deps:
     bolt: AsyncApp
     watch: WatchService
     worker: Worker
+    metering: MeteringService
     shared: RedisShared | None = None
     authorizer: SingleWorkspaceAuthorizer | None = None
     installations: Installations | None = None
@@ -116,8 +119,16 @@ async def open_deps(settings: Settings, now: Now = utcnow) -> AsyncIterator[Deps
             breeze, settings.breeze_cache_seconds, shared=shared, wait_seconds=settings.breeze_timeout_seconds
         )
         balances = BalanceService(workspace_keys, cache, RefreshLimiter(REFRESH_EVERY_SECONDS, shared=shared))
-        keys = KeyService(store, breeze, fallback, workspace_keys, cache)
         tasks = TaskTracker()
+        metering = MeteringService(
+            workspace_keys,
+            MeteringClient(breeze),
+            tasks,
+            settings.usage_refresh_seconds,
+            shared=shared,
+            now=now,
+        )
+        keys = KeyService(store, breeze, fallback, workspace_keys, cache, on_saved=metering.prefetch)
         slack = AsyncWebClient(base_url=settings.slack_api_base, timeout=10)
 
         authorizer: SingleWorkspaceAuthorizer | None = None
@@ -152,6 +163,7 @@ async def open_deps(settings: Settings, now: Now = utcnow) -> AsyncIterator[Deps
             tasks=tasks,
             environment_key=fallback is not None,
             watch=watch,
+            metering=metering,
             poster=poster,
             installations=installations,
         )
@@ -173,6 +185,7 @@ async def open_deps(settings: Settings, now: Now = utcnow) -> AsyncIterator[Deps
                 bolt,
                 watch,
                 worker,
+                metering,
                 shared,
                 authorizer,
                 installations,

@@ -216,12 +216,14 @@ class FakeMetering:
     """Breeze's metering on a fake server, as its public docs describe it: `GET /v1/usage` answers any
     window (`days`, `from`/`to`), filter (`api_key_id`) and page of `requests`, newest first, and
     `GET /v1/api-keys/current` the calling key, with its own budget or without. `unavailable()`
-    answers both with an error status instead. Windows end `today` (UTC) unless told."""
+    answers both with an error status instead; `hold` keeps every answer back until it is set.
+    Windows end `today` (UTC) unless told."""
 
     def __init__(self, server: FakeServer, today: date | None = None) -> None:
         self.server = server
         self.today = today
         self.requests: list[Metered] = []
+        self.hold: threading.Event | None = None  # given, every answer waits until it is set
         self.key: dict[str, Any] = {
             "id": "key_abc123",
             "name": "prod",
@@ -260,7 +262,7 @@ class FakeMetering:
 
     def _current_key(self, _recorded: Recorded) -> Reply:
         fields = ("credit_limit", "credit_used", "credit_reserved", "credit_remaining")
-        return Reply(200, {"api_key": {**dict.fromkeys(fields), **self.key}})
+        return Reply(200, {"api_key": {**dict.fromkeys(fields), **self.key}}, gate=self.hold)
 
     def _usage(self, recorded: Recorded) -> Reply:
         try:
@@ -292,7 +294,7 @@ class FakeMetering:
             "daily": [{"date": d.isoformat(), "request_count": n} for d, n in counts.items()],
             "items": [_item(n, r) for n, r in chosen[(page - 1) * size : page * size]],
         }
-        return Reply(200, body)
+        return Reply(200, body, gate=self.hold)
 
     def _query(self, query: dict[str, str]) -> tuple[date, date, int, int]:
         """The window and page asked for; ValueError for anything out of range, as Breeze answers 422."""

@@ -38,6 +38,7 @@ from bot.hints import HINTS
 from bot.slack.auth import slack_error
 from bot.slack.blocks import text
 from bot.slack.blocks.balance import error_code, wording
+from bot.slack.blocks.metering import budget_text
 
 OK, FAIL, NOTE, SKIP = "✓", "✗", "!", "–"
 DATABASE_SECONDS = 10.0
@@ -261,12 +262,8 @@ async def check_metering(settings: Settings) -> Check:
 
 
 def _budget(budget: KeyBudget | BaseException) -> str:
-    if isinstance(budget, KeyBudget) and budget.has_limit:
-        assert budget.limit is not None
-        assert budget.remaining is not None
-        return f"this key's own budget: {text.number(budget.remaining)} of {text.credits(budget.limit)} left"
     if isinstance(budget, KeyBudget):
-        return "this key has no budget of its own"
+        return budget_text(budget) or "this key has no budget of its own"
     if isinstance(budget, BotError):
         return f"not the key's own budget ({error_code(budget)})"
     raise budget

@@ -19,8 +19,8 @@ from bot.errors import BotError, ConfigError, StorageError
 from bot.services.balances import BalanceAnswer
 from bot.slack import manifest
 from bot.slack.blocks import balance as blocks
-from bot.slack.blocks import notices
 from bot.slack.blocks.balance import error_code, wording
+from bot.slack.blocks.metering import lines_under_balance
 
 CLI_USER = "cli"
 
@@ -60,9 +60,10 @@ def _lines(settings: Settings | None, found: list[checks.Check]) -> list[str]:
     return lines
 
 
-async def _answer(settings: Settings, team: str | None) -> tuple[BalanceAnswer, list[str]]:
-    """The balance the slash command would give in `team` (in one workspace, the bot token's), and its
-    trend: the key an admin stored with `/breeze-balance set-key`, else BREEZE_API_KEY."""
+async def _answer(settings: Settings, team: str | None, *, plain: bool) -> tuple[BalanceAnswer, list[str]]:
+    """The balance the slash command would give in `team` (in one workspace, the bot token's), and the
+    lines under it (as mrkdwn, or `plain`): the key an admin stored with `/breeze-balance set-key`,
+    else BREEZE_API_KEY."""
     if team is None:
         if settings.mode != SINGLE_WORKSPACE:
             raise ConfigError("--team is needed in multi-workspace mode: each workspace has its own key.")
@@ -73,14 +74,16 @@ async def _answer(settings: Settings, team: str | None) -> tuple[BalanceAnswer, 
         workspace = Workspace(None, team) if team is not None else await _bot_workspace(deps)
         requester = Requester(workspace.team_id, workspace.enterprise_id, user_id=CLI_USER)
         answer = await deps.balances.balance_for(requester)
+        metering = await deps.metering.current(workspace)
         trend = await deps.watch.trend(workspace)
-    lines = []
-    if trend is not None:
-        runway = notices.runway_line(trend.runway)
-        if runway:
-            lines.append(f"Runway: {runway}")
-        if trend.sparkline:
-            lines.append(f"Last 7 days: {trend.sparkline}")
+        lines = lines_under_balance(
+            answer.balance.credits,
+            deps.metering.now(),
+            metering,
+            trend.runway if trend is not None else None,
+            trend.sparkline if trend is not None else "",
+            plain=plain,
+        )
     return answer, lines
 
 
@@ -111,7 +114,7 @@ async def _bot_workspace(deps: Deps) -> Workspace:
 async def balance(settings: Settings, *, team: str | None, as_json: bool) -> int:
     """The answer `/breeze-balance` gives, as text (or JSON); a friendly error and 1 when it fails."""
     try:
-        answer, trend = await _answer(settings, team)
+        answer, trend = await _answer(settings, team, plain=True)
     except BotError as exc:
         if isinstance(exc, ConfigError):
             raise
@@ -153,14 +156,14 @@ async def preview(settings: Settings, *, team: str | None, as_json: bool) -> int
     """A Block Kit Builder link for the reply to the current balance, or to a labelled sample."""
     sample = False
     try:
-        answer, trend = await _answer(settings, team)
+        answer, trend = await _answer(settings, team, plain=False)
         shown: Balance = answer.balance
     except BotError as exc:
         if isinstance(exc, ConfigError) and team is None:
             raise
-        sample, shown, trend = True, checks.SAMPLE_BALANCE, ["Last 7 days: ▁▂▃▄▅▆▇"]
+        sample, shown, trend = True, checks.SAMPLE_BALANCE, ["Last 7 days: `▁▂▃▄▅▆▇`"]
         reason = wording(exc).title
-    reply = blocks.balance_message(shown, trend=[f":hourglass: {line}" for line in trend] or None)
+    reply = blocks.balance_message(shown, trend=trend or None)
     link = manifest.block_kit_builder_link(reply.blocks)
     if as_json:
         _print_json({"sample": sample, "url": link, "text": reply.text})

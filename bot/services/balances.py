@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -112,12 +113,14 @@ class KeyService:
         fallback: SecretStr | None,
         keys: WorkspaceKeys | None = None,
         cache: BalanceCache | None = None,
+        on_saved: Callable[[Workspace, SecretStr], None] | None = None,
     ) -> None:
         self._store = store
         self._reader = reader
         self._fallback = fallback
         self._keys = keys
         self._cache = cache
+        self._on_saved = on_saved
 
     async def try_key(self, key: SecretStr, deadline_seconds: float) -> Balance:
         """Ask Breeze for the balance with a candidate key, within `deadline_seconds`."""
@@ -134,6 +137,8 @@ class KeyService:
         if self._cache is not None:
             # Breeze just answered for this key: the next reply (and the Home tab) needs no call.
             await self._cache.prime(workspace, key, balance)
+        if self._on_saved is not None:
+            self._on_saved(workspace, key)  # the metering prefetch: the first command then finds it
         return record
 
     async def current(self, workspace: Workspace) -> KeyRecord | None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.services.balances import BalanceService, KeyService
+from bot.services.metering import MeteringService
 from bot.services.tasks import TaskTracker
 from bot.services.watching import WatchService
 from bot.slack.admins import Admins, BotTokens
@@ -30,4 +31,5 @@ class Parts:
     environment_key: bool
     watch: WatchService
     poster: ChannelPoster
+    metering: MeteringService
     installations: Installations | None = None

@@ -7,21 +7,39 @@ The fake Breeze answers `/v1/usage` and `/v1/api-keys/current` as Breeze publish
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import threading
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+import sqlalchemy as sa
 from pydantic import SecretStr
 
 from bot.adapters.breeze import BreezeClient
 from bot.adapters.metering import MeteringClient
+from bot.adapters.redis_shared import PREFIX
+from bot.adapters.watch.tables import samples_table
 from bot.domain.usage import UsageReport, complete_week
-from tests.conftest import API_KEY
-from tests.fakes import FakeMetering, FakeServer, Metered, Reply
+from bot.services import metering as metering_service
+from bot.services.watching import fingerprint
+from tests.conftest import API_KEY, TEAM_ID, AppFactory, texts
+from tests.fakes import CURRENT_KEY_PATH, FakeMetering, FakeServer, Metered, Reply
 from tests.integration.test_cli import run_bot
-from tests.integration.test_operator_cli import fake_env, live_checks
+from tests.integration.test_operator_cli import builder_blocks, fake_env, live_checks
+from tests.integration.test_shared import (
+    FIRST_KEY,
+    admin_slack,
+    assert_nothing_secret,
+    command,
+    set_key,
+    two_apps,
+    wait_until,
+)
+from tests.redis_server import RedisServer
 
 EMPTY_USAGE: dict[str, Any] = {
     "summary": {
@@ -199,3 +217,228 @@ def test_the_adapter_reads_ten_pages_and_each_days_exact_spend_from_the_fake(
     summaries = [r.query for r in metering.calls() if r.query["page_size"] == "1"]
     assert sorted(q["from"] for q in summaries) == [d.isoformat() for d in week.dates()]
     assert all(q["from"] == q["to"] for q in summaries)
+
+
+# --- /breeze-balance: the runway from metering -------------------------------------------------------
+
+
+def around(days: float) -> str:
+    """The run-out date a reply names, `days` from now (UTC), as `Thu Dec 17`."""
+    until = (datetime.now(UTC) + timedelta(days=days)).date()
+    year = "" if until.year == datetime.now(UTC).year else f", {until.year}"
+    return f"{until:%a %b} {until.day}{year}"
+
+
+def balance_of(breeze: FakeServer, credits: int) -> None:
+    body = {"balance": credits, "balance_millicredits": credits * 1000, "topups": []}
+    breeze.route("GET", "/v1/balance", Reply(200, body, {"x-breeze-api-key-id": "key_abc123"}))
+
+
+def a_week_of(
+    metering: FakeMetering, credits_a_day: int, *, key_id: str = "key_abc123", model: str = "m1"
+) -> None:
+    """`credits_a_day` spent on each of the last 7 complete UTC days, in two requests a day."""
+    today = datetime.now(UTC).date()
+    for back in range(1, 8):
+        day = today - timedelta(days=back)
+        half = credits_a_day * 500
+        metering.spent(Metered(day, half, key_id=key_id, model=model), Metered(day, half, key_id=key_id))
+
+
+@pytest.fixture
+def twelve_days(breeze: FakeServer, metering: FakeMetering) -> FakeMetering:
+    """1,680 credits, and 140 spent on each of the last 7 complete days: about 12 days left."""
+    balance_of(breeze, 1_680)
+    a_week_of(metering, 140)
+    return metering
+
+
+@pytest.fixture
+def patient(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replies wait for a metering read under way however slow the machine (1 s in production)."""
+    monkeypatch.setattr(metering_service, "REPLY_WAIT_SECONDS", 30.0)
+
+
+@pytest.mark.usefixtures("patient")
+def test_the_very_first_command_shows_the_runway_from_metering(
+    start_app: AppFactory, hooks: FakeServer, twelve_days: FakeMetering, all_logs: Any
+) -> None:
+    twelve_days.spent(Metered(datetime.now(UTC), 5_000))  # today's spend is not part of the rate
+    _, slack = start_app()
+
+    said = texts(command(slack, hooks, f"{hooks.url}/commands/first/1"))
+
+    assert f":hourglass: About 12 days left, until around {around(12)}, at 140 credits a day" in said
+    assert "an estimate from the last 7 complete days of Breeze's metering" in said
+    assert "own budget" not in said  # this key has none
+    assert len(twelve_days.calls(CURRENT_KEY_PATH)) == 1
+    assert all(r.headers["xi-api-key"] == API_KEY for r in twelve_days.calls())
+    assert API_KEY not in all_logs.text
+
+
+@pytest.mark.usefixtures("patient")
+def test_no_spend_in_the_week_says_so_instead_of_a_number(
+    start_app: AppFactory, hooks: FakeServer, metering: FakeMetering
+) -> None:
+    metering.spent(Metered(datetime.now(UTC), 5_000))  # only today
+    _, slack = start_app()
+
+    said = texts(command(slack, hooks, f"{hooks.url}/commands/nospend/1"))
+
+    assert (
+        ":hourglass: No spend in the last 7 complete days by Breeze's metering: no runway to estimate."
+        in said
+    )
+    assert "days left" not in said
+
+
+@pytest.mark.usefixtures("patient")
+def test_the_keys_own_budget_binds_first_and_its_date_is_used(
+    start_app: AppFactory, breeze: FakeServer, hooks: FakeServer, metering: FakeMetering
+) -> None:
+    balance_of(breeze, 10_000)  # 33.3 days at the account's 300 credits a day
+    a_week_of(metering, 100)  # this key: 1,249.5 left at 100 a day is 12.4 days
+    a_week_of(metering, 200, key_id="key_other")
+    metering.budget(5000.0, 3750.5)
+    _, slack = start_app()
+
+    said = texts(command(slack, hooks, f"{hooks.url}/commands/budget/1"))
+
+    assert f"About 12.4 days left, until around {around(12.4)}, at 100 credits a day" in said
+    assert "this key's own budget runs out before the account does" in said
+    assert ":key: This key's own budget: 1,249.5 of 5,000 credits left." in said
+    assert "33.3" not in said
+    filtered = [r.query for r in metering.calls() if r.query.get("api_key_id")]
+    assert [q["api_key_id"] for q in filtered] == ["key_abc123"]
+
+
+@pytest.mark.usefixtures("patient")
+def test_a_budget_with_room_to_spare_is_shown_beside_the_accounts_runway(
+    start_app: AppFactory, breeze: FakeServer, hooks: FakeServer, metering: FakeMetering
+) -> None:
+    balance_of(breeze, 1_400)
+    a_week_of(metering, 140)
+    metering.budget(50_000.0, 10_000.0)
+    _, slack = start_app()
+
+    said = texts(command(slack, hooks, f"{hooks.url}/commands/spare/1"))
+
+    assert f"About 10 days left, until around {around(10)}, at 140 credits a day" in said
+    assert "runs out before the account" not in said
+    assert ":key: This key's own budget: 40,000 of 50,000 credits left." in said
+
+
+def test_the_runway_comes_from_samples_when_breeze_does_not_meter_for_the_key(
+    start_app: AppFactory, breeze: FakeServer, hooks: FakeServer, database_url: str, all_logs: Any
+) -> None:
+    balance_of(breeze, 1_600)
+    _, slack = start_app()
+    now = datetime.now(UTC)
+    engine = sa.create_engine(database_url)
+    with engine.begin() as connection:
+        for hours_ago, credits in ((30, "2000"), (1, "1600")):
+            connection.execute(
+                samples_table.insert().values(
+                    enterprise_id="",
+                    team_id=TEAM_ID,
+                    at=now - timedelta(hours=hours_ago),
+                    credits=credits,
+                    topup_credits="0",
+                    key_fp=fingerprint(SecretStr(API_KEY)),
+                )
+            )
+    engine.dispose()
+
+    first = texts(command(slack, hooks, f"{hooks.url}/commands/samples/1"))
+    second = texts(command(slack, hooks, f"{hooks.url}/commands/samples/2"))
+
+    # 400 credits over 29 hours: 331 a day, 4.8 days for the newest sample's 1,600 credits.
+    for said in (first, second):
+        assert ":hourglass: About 4.8 days left at 331 credits a day." in said
+        assert "until around" not in said
+        assert "own budget" not in said
+    unavailable = [r for r in all_logs.records if "metering is unavailable" in r.getMessage()]
+    assert len(unavailable) == 1
+    assert "HTTP 404" in unavailable[0].getMessage()
+    assert len(breeze.received("GET", CURRENT_KEY_PATH)) == 1  # "unavailable" is remembered, not asked again
+    assert API_KEY not in all_logs.text
+
+
+def test_the_reply_does_not_wait_for_slow_metering_and_the_next_one_has_it(
+    start_app: AppFactory, hooks: FakeServer, twelve_days: FakeMetering
+) -> None:
+    twelve_days.hold = threading.Event()
+    _, slack = start_app()
+
+    first = texts(command(slack, hooks, f"{hooks.url}/commands/slow/1"))
+
+    assert "*1,680 credits*" in first
+    assert ":hourglass:" not in first  # no metering yet, and no samples
+    twelve_days.hold.set()
+    answers = iter(range(2, 100))
+
+    def runway_shown() -> bool:
+        return "until around" in texts(command(slack, hooks, f"{hooks.url}/commands/slow/{next(answers)}"))
+
+    wait_until(runway_shown, "a reply with the runway from metering")
+    assert len(twelve_days.calls(CURRENT_KEY_PATH)) == 1  # the first read, finished in the background
+
+
+@pytest.mark.usefixtures("patient")
+def test_metering_is_read_once_per_period_for_every_process_sharing_redis(
+    redis: RedisServer,
+    start_app: AppFactory,
+    hooks: FakeServer,
+    twelve_days: FakeMetering,
+) -> None:
+    (_, a), (_, b) = two_apps(start_app, redis_url=redis.url)
+
+    said = [
+        texts(command(client, hooks, f"{hooks.url}/commands/shared/{n}"))
+        for n, client in enumerate((a, b, a, b))
+    ]
+
+    for text in said:
+        assert f"About 12 days left, until around {around(12)}, at 140 credits a day" in text
+    assert len(twelve_days.calls(CURRENT_KEY_PATH)) == 1
+    stored = assert_nothing_secret(redis)
+    named = [name for name in stored if name.startswith(f"{PREFIX}metering:")]
+    assert named == [f"{PREFIX}metering:-:{TEAM_ID}:{hashlib.sha256(API_KEY.encode()).hexdigest()}"]
+
+
+@pytest.mark.usefixtures("patient")
+def test_the_first_command_after_a_key_is_set_shows_the_runway(
+    start_app: AppFactory,
+    slack_api: FakeServer,
+    hooks: FakeServer,
+    twelve_days: FakeMetering,
+) -> None:
+    admin_slack(slack_api)
+    _, slack = start_app(breeze_api_key=None)
+    set_key(slack, slack_api, hooks, f"{hooks.url}/commands/setkey/1", FIRST_KEY)
+
+    said = texts(command(slack, hooks, f"{hooks.url}/commands/setkey/2"))
+
+    assert f"About 12 days left, until around {around(12)}, at 140 credits a day" in said
+    assert {r.headers["xi-api-key"] for r in twelve_days.calls()} == {FIRST_KEY}
+
+
+def test_the_balance_and_preview_commands_give_the_same_runway_and_budget(
+    tmp_path: Path, breeze: FakeServer, slack_api: FakeServer, twelve_days: FakeMetering
+) -> None:
+    twelve_days.budget(50_000.0, 10_000.0)
+    env = fake_env(breeze, slack_api)
+    assert run_bot("migrate", env=env, cwd=tmp_path).returncode == 0
+
+    result = run_bot("balance", env=env, cwd=tmp_path)
+    preview = run_bot("preview", "--json", env=env, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert f"Runway: about 12 days left, until around {around(12)}, at 140 credits a day (an estimate" in (
+        result.stdout
+    )
+    assert "This key's own budget: 40,000 of 50,000 credits left" in result.stdout
+    previewed = texts({"blocks": builder_blocks(json.loads(preview.stdout)["url"])})
+    assert f":hourglass: About 12 days left, until around {around(12)}, at 140 credits a day" in previewed
+    assert ":key: This key's own budget: 40,000 of 50,000 credits left." in previewed
+    assert API_KEY not in result.stdout + result.stderr + preview.stdout + preview.stderr

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
@@ -46,11 +46,9 @@ from tests.fakes import AppServer, FakeServer, Recorded, Reply, SlackClient
 from tests.integration.test_cli import base_env, check_env, free_port, run_bot
 from tests.integration.test_keys import ADMIN, button, roles, submission
 from tests.redis_server import (
-    SKIP_REASON,
     RedisServer,
     closed_port,
     delaying_proxy,
-    find_redis_server,
     silent_server,
 )
 
@@ -64,25 +62,6 @@ CACHE_SECONDS = 120  # longer than any test, however slow the machine
 
 
 # --- fixtures and helpers -----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    """One private redis-server for this module; tests may stop and start it (same port)."""
-    executable = find_redis_server()
-    if executable is None:
-        pytest.skip(SKIP_REASON)
-    server = RedisServer(executable, tmp_path_factory.mktemp("redis")).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def redis(redis_server: RedisServer) -> RedisServer:
-    """The private Redis, running and empty."""
-    redis_server.start()
-    redis_server.flush()
-    return redis_server
 
 
 def by_key(delay: float = 0.0, gate: threading.Event | None = None) -> Callable[[Recorded], Reply]:

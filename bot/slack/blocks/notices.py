@@ -60,12 +60,7 @@ def runway_text(status: str | None, days_left: Decimal | None, burn_per_day: Dec
         return "The balance is flat or rising over the last week, so it is not running out."
     if status != BURNING or days_left is None or burn_per_day is None:
         return None
-    if days_left < 1:
-        days = "less than a day"
-    else:
-        days = f"about {t.number(days_left)} {'day' if days_left == 1 else 'days'}"
-    step = Decimal(1) if burn_per_day >= 10 else Decimal("0.01")
-    return f"{days} left at {t.number(burn_per_day.quantize(step))} credits a day"
+    return f"{t.days_left(days_left)} left at {t.per_day(burn_per_day)}"
 
 
 def runway_line(runway: Runway | None) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 # https://api.slack.com/reference/surfaces/formatting#escaping
@@ -93,3 +93,22 @@ def duration(seconds: float) -> str:
     if minutes < 90:
         return plural(minutes, "minute")
     return plural(math.ceil(minutes / 60), "hour")
+
+
+def days_left(days: Decimal) -> str:
+    """`about 12 days`, `about 1 day`, `less than a day`: how long credits last, never overstated."""
+    if days < 1:
+        return "less than a day"
+    return f"about {number(days)} {'day' if days == 1 else 'days'}"
+
+
+def per_day(credits_a_day: Decimal) -> str:
+    """`140 credits a day`, `2.5 credits a day`: a rate, whole credits from 10 a day up."""
+    step = Decimal(1) if credits_a_day >= 10 else Decimal("0.01")
+    return f"{number(credits_a_day.quantize(step))} credits a day"
+
+
+def around(day: date, today: date) -> str:
+    """`Thu Dec 17` (with `, 2028` past this year): a date that is an estimate."""
+    year = "" if day.year == today.year else f", {day.year}"
+    return f"{day:%a %b} {day.day}{year}"

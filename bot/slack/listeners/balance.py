@@ -15,13 +15,17 @@ async def balance(command: Command, request: CommandRequest, parts: Parts) -> tu
     """The balance and recent top-ups; shared in the channel, or fresh from Breeze, when asked."""
     shared_by = request.requester.user_id if command.subcommand is Subcommand.SHARE else None
     refresh = command.subcommand is Subcommand.REFRESH
-    answer = await parts.balances.balance_for(request.requester, refresh=refresh)
+    workspace = request.requester.workspace
+    # Breeze's metering is looked up beside the balance, and waited for a second at most past it.
+    answer, metering = await parts.metering.beside(
+        workspace, parts.balances.balance_for(request.requester, refresh=refresh)
+    )
     message = blocks.balance_message(
         answer.balance,
         shared_by=shared_by,
         age_seconds=answer.age_seconds,
         refresh_in_seconds=answer.refresh_in_seconds,
-        trend=await trend_lines(request.requester.workspace, parts),
+        trend=await trend_lines(workspace, parts, answer.balance, metering),
     )
     return message, "ok" if answer.age_seconds is None else "ok_cached"
 

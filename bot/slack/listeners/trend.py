@@ -1,30 +1,32 @@
-"""The runway and sparkline lines shown under a balance (replies, the Home tab)."""
+"""The runway, budget and sparkline lines shown under a balance (replies, the Home tab)."""
 
 from __future__ import annotations
 
 import logging
 
-from bot.domain.balances import Workspace
+from bot.domain.balances import Balance, Workspace
+from bot.domain.spend import Metering
 from bot.errors import BotError
-from bot.slack.blocks import notices
+from bot.slack.blocks.metering import lines_under_balance
 from bot.slack.parts import Parts
 
 log = logging.getLogger(__name__)
 
 
-async def trend_lines(workspace: Workspace, parts: Parts) -> list[str]:
-    """Runway and sparkline lines, when the worker has watched this workspace long enough."""
+async def trend_lines(
+    workspace: Workspace, parts: Parts, balance: Balance | None = None, metering: Metering | None = None
+) -> list[str]:
+    """The runway (from Breeze's `metering` of the `balance` when there is some, else from the worker's
+    samples once it has watched the workspace long enough), the key's own budget, and the sparkline."""
     try:
         trend = await parts.watch.trend(workspace)
     except BotError as exc:
         log.info("no trend for %s (%s)", workspace, exc)
-        return []
-    if trend is None:
-        return []
-    lines = []
-    runway = notices.runway_line(trend.runway)
-    if runway:
-        lines.append(f":hourglass: {runway[0].upper()}{runway[1:]}.")
-    if trend.sparkline:
-        lines.append(f"Last 7 days: `{trend.sparkline}`")
-    return lines
+        trend = None
+    return lines_under_balance(
+        balance.credits if balance is not None else None,
+        parts.metering.now(),
+        metering,
+        trend.runway if trend is not None else None,
+        trend.sparkline if trend is not None else "",
+    )
