@@ -64,20 +64,24 @@ class BalanceService:
         self._cache = cache
         self._refreshes = refreshes
 
-    async def balance_for(self, requester: Requester, *, refresh: bool = False) -> BalanceAnswer:
-        """The balance of the requester's workspace; raises `NoApiKey` or a `BreezeError`."""
-        key = await self._key(requester.workspace)
+    async def balance_for(
+        self, requester: Requester, *, refresh: bool = False, key: SecretStr | None = None
+    ) -> BalanceAnswer:
+        """The balance of the requester's workspace, with its `key` when the caller has just read it;
+        raises `NoApiKey` or a `BreezeError`."""
+        key = key if key is not None else await self.key_of(requester.workspace)
         wait = await self._refreshes.take(requester) if refresh else None
         balance, age = await self._cache.get(requester.workspace, key, fresh=refresh and wait is None)
         return BalanceAnswer(balance, age, wait)
 
     async def current(self, workspace: Workspace, *, fresh: bool) -> tuple[SecretStr, Balance]:
         """The key and balance of a workspace; `fresh` skips the cached answer (not a call in flight)."""
-        key = await self._key(workspace)
+        key = await self.key_of(workspace)
         balance, _ = await self._cache.get(workspace, key, fresh=fresh)
         return key, balance
 
-    async def _key(self, workspace: Workspace) -> SecretStr:
+    async def key_of(self, workspace: Workspace) -> SecretStr:
+        """The key that answers for the workspace; raises `NoApiKey` without one."""
         key = await self._keys.key_of(workspace)
         if key is None:
             raise NoApiKey("no Breeze API key is configured for this workspace")

@@ -71,12 +71,13 @@ class MeteringService:
         """The service's clock."""
         return self._now()
 
-    async def current(self, workspace: Workspace) -> Metering | None:
-        """What is known of the workspace's metering; read first when nothing recent is, waiting for it.
+    async def current(self, workspace: Workspace, key: SecretStr | None = None) -> Metering | None:
+        """What is known of the workspace's metering (read with `key` when the caller has just read it);
+        read first when nothing recent is, waiting for it.
 
         None without a key, or when no read has succeeded yet (another process may be reading).
         """
-        key = await self._key(workspace)
+        key = key if key is not None else await self._key(workspace)
         if key is None:
             return None
         slot = key_slot(workspace, key)
@@ -89,11 +90,16 @@ class MeteringService:
         return await asyncio.shield(reading)
 
     async def beside(
-        self, workspace: Workspace, work: Awaitable[T], *, extra_seconds: float | None = None
+        self,
+        workspace: Workspace,
+        work: Awaitable[T],
+        *,
+        key: SecretStr | None = None,
+        extra_seconds: float | None = None,
     ) -> tuple[T, Metering | None]:
         """`work`'s answer (the balance) and the metering, looked up alongside it; the metering is waited
         for at most `extra_seconds` (`REPLY_WAIT_SECONDS`) past `work`, then left to finish for next time."""
-        lookup = asyncio.ensure_future(self.current(workspace))
+        lookup = asyncio.ensure_future(self.current(workspace, key))
         try:
             result = await work
         except BaseException:

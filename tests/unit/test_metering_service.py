@@ -36,8 +36,10 @@ class Keys:
 
     def __init__(self) -> None:
         self.keys: dict[Workspace, SecretStr | None] = {ACME: KEY, OTHER: KEY}
+        self.lookups = 0
 
     async def key_of(self, workspace: Workspace) -> SecretStr | None:
+        self.lookups += 1
         return self.keys.get(workspace)
 
 
@@ -310,3 +312,15 @@ def test_prefetch_reads_in_the_background() -> None:
         return world.reader.reads()
 
     assert run(test) == 1
+
+
+def test_a_key_the_caller_has_read_is_not_read_again() -> None:
+    async def test(world: World) -> int:
+        async def balance() -> str:
+            return "balance"
+
+        _, metering = await world.service.beside(ACME, balance(), key=KEY)
+        assert metering is not None
+        return world.keys.lookups
+
+    assert run(test) == 0

@@ -16,9 +16,10 @@ async def balance(command: Command, request: CommandRequest, parts: Parts) -> tu
     shared_by = request.requester.user_id if command.subcommand is Subcommand.SHARE else None
     refresh = command.subcommand is Subcommand.REFRESH
     workspace = request.requester.workspace
+    key = await parts.balances.key_of(workspace)  # read once, for the balance and the metering
     # Breeze's metering is looked up beside the balance, and waited for a second at most past it.
     answer, metering = await parts.metering.beside(
-        workspace, parts.balances.balance_for(request.requester, refresh=refresh)
+        workspace, parts.balances.balance_for(request.requester, refresh=refresh, key=key), key=key
     )
     message = blocks.balance_message(
         answer.balance,
