@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import time
+from datetime import date, time
 from decimal import Decimal
 from typing import Literal
 
+from bot.domain.usage import Window
 from bot.slack.blocks.text import outside
 from bot.slack.ids import COMMAND, Subcommand
 
@@ -38,6 +40,7 @@ USAGE: dict[Subcommand, str] = {
     Subcommand.NOTIFY: f"`{COMMAND} notify topups on [#channel]`, `{COMMAND} notify topups off`",
     Subcommand.DIGEST: f"`{COMMAND} digest daily|weekly [HH:MM] [#channel]`, `{COMMAND} digest off`",
 }
+USAGE_LINE = f"`{COMMAND} usage [today|7d|30d|90d] [share]`"
 
 MAX_THRESHOLD = Decimal("1000000000000000")  # 1e15 credits
 THRESHOLD_PLACES = 3  # credits are exact to the millicredit
@@ -57,6 +60,14 @@ _TIME = re.compile(r"(?P<hour>[01]?[0-9]|2[0-3]):(?P<minute>[0-5][0-9])")
 _ALERT_OFF = frozenset({"off", "none", "remove", "clear"})
 _TOPICS = frozenset({"topups", "top-ups", "topup"})
 _FREQUENCIES: dict[str, Literal["daily", "weekly"]] = {"daily": "daily", "weekly": "weekly"}
+WindowName = Literal["today", "7d", "30d", "90d"]
+# Each window's days, as Breeze counts `days`: the last N UTC dates, today included.
+WINDOWS: dict[str, tuple[WindowName, int]] = {
+    "today": ("today", 1),
+    "7d": ("7d", 7),
+    "30d": ("30d", 30),
+    "90d": ("90d", 90),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +98,19 @@ class DigestArgs:
     frequency: Literal["daily", "weekly"] | None = None
     at: time | None = None  # None = the default (09:00), decided by the caller
     channel: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UsageArgs:
+    """`usage [today|7d|30d|90d] [share]`, the two words in either order; the last 7 days by default."""
+
+    days: int = 7
+    name: WindowName = "7d"
+    share: bool = False  # post it in the channel, saying who asked
+
+    def window(self, today: date) -> Window:
+        """The UTC dates it covers: the last `days` of them, `today` included."""
+        return Window.ending(today, self.days)
 
 
 Args = AlertArgs | NotifyArgs | DigestArgs
@@ -193,6 +217,33 @@ def _digest(words: list[str]) -> DigestArgs:
         else:
             raise _Usage(f"{_quote(word)} is not a time (HH:MM, like 09:00) or a channel.")
     return DigestArgs("set", frequency=frequency, at=at, channel=channel)
+
+
+def parse_usage(words: Sequence[str]) -> UsageArgs | str:
+    """The words after `usage`, or one mrkdwn-safe line saying what was not understood."""
+    try:
+        return _usage(words)
+    except _Usage as problem:
+        return f"{problem.problem} Usage: {USAGE_LINE}"
+
+
+def _usage(words: Sequence[str]) -> UsageArgs:
+    window: tuple[WindowName, int] | None = None
+    share = False
+    for word in words:
+        lowered = word.lower()
+        if lowered == "share":
+            if share:
+                raise _Usage("Say `share` only once.")
+            share = True
+        elif lowered in WINDOWS:
+            if window is not None:
+                raise _Usage("Give only one window.")
+            window = WINDOWS[lowered]
+        else:
+            raise _Usage(f"{_quote(word)} is not a window (`today`, `7d`, `30d` or `90d`) or `share`.")
+    name, days = window or WINDOWS["7d"]
+    return UsageArgs(days, name, share)
 
 
 # --- the pieces ----------------------------------------------------------------------------------

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import re
-from datetime import time
+from datetime import date, time
 from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.slack.commands import USAGE, AlertArgs, Command, DigestArgs, NotifyArgs, parse
+from bot.domain.usage import Window
+from bot.slack.commands import (
+    USAGE,
+    AlertArgs,
+    Command,
+    DigestArgs,
+    NotifyArgs,
+    UsageArgs,
+    parse,
+    parse_usage,
+)
 from bot.slack.ids import COMMAND, Subcommand
 
 ALERT_USAGE = f"`{COMMAND} alert &lt;credits&gt; [#channel]`, `{COMMAND} alert off`"
@@ -516,3 +526,91 @@ def test_any_text_after_a_new_subcommand_is_understood_or_explained_safely(
 @given(text=st.text(max_size=200))
 def test_parse_is_total(text: str) -> None:
     assert isinstance(parse(text), Command)
+
+
+# --- usage: the spend of a window (parsed on its own until the subcommand is routed) --------------
+
+USAGE_LINE = "`/breeze-balance usage [today|7d|30d|90d] [share]`"
+NOT_A_WINDOW = "is not a window (`today`, `7d`, `30d` or `90d`) or `share`."
+
+
+def usage_args(typed: str) -> UsageArgs:
+    found = parse_usage(typed.split())
+    assert isinstance(found, UsageArgs), found
+    return found
+
+
+@pytest.mark.parametrize(
+    ("typed", "args"),
+    [
+        ("", UsageArgs(7, "7d", share=False)),
+        ("today", UsageArgs(1, "today", share=False)),
+        ("7d", UsageArgs(7, "7d", share=False)),
+        ("30d", UsageArgs(30, "30d", share=False)),
+        ("90d", UsageArgs(90, "90d", share=False)),
+        ("share", UsageArgs(7, "7d", share=True)),
+        ("30d share", UsageArgs(30, "30d", share=True)),
+        ("share 30d", UsageArgs(30, "30d", share=True)),
+        ("TODAY", UsageArgs(1, "today", share=False)),
+        ("Share 90D", UsageArgs(90, "90d", share=True)),
+        ("  today \t share ", UsageArgs(1, "today", share=True)),
+    ],
+)
+def test_usage(typed: str, args: UsageArgs) -> None:
+    assert usage_args(typed) == args
+
+
+def test_usage_windows_are_utc_dates_ending_today_as_breeze_counts_days() -> None:
+    today = date(2026, 12, 8)
+    assert usage_args("today").window(today) == Window(today, today)
+    assert usage_args("").window(today) == Window(date(2026, 12, 2), today)
+    assert usage_args("30d share").window(today) == Window(date(2026, 11, 9), today)
+    assert usage_args("90d").window(today) == Window(date(2026, 9, 10), today)
+
+
+@pytest.mark.parametrize(
+    ("typed", "problem"),
+    [
+        ("forever", f"“forever” {NOT_A_WINDOW}"),
+        ("7", f"“7” {NOT_A_WINDOW}"),
+        ("1d", f"“1d” {NOT_A_WINDOW}"),
+        ("365d", f"“365d” {NOT_A_WINDOW}"),
+        ("week", f"“week” {NOT_A_WINDOW}"),
+        ("share forever", f"“forever” {NOT_A_WINDOW}"),
+        ("7d please", f"“please” {NOT_A_WINDOW}"),
+        ("7d 30d", "Give only one window."),
+        ("today TODAY", "Give only one window."),
+        ("share share", "Say `share` only once."),
+    ],
+)
+def test_usage_errors(typed: str, problem: str) -> None:
+    assert parse_usage(typed.split()) == f"{problem} Usage: {USAGE_LINE}"
+
+
+def test_usage_echoes_hostile_words_shortened_and_escaped() -> None:
+    line = parse_usage(["<!channel>&`x`" * 10])
+    assert line == (
+        "“&lt;!channel&gt;&amp;`x`&lt;!channel&gt;&amp;`x`&lt;!channel&gt;&amp;…” "
+        f"{NOT_A_WINDOW} Usage: {USAGE_LINE}"
+    )
+
+
+@PROFILE
+@given(
+    tail=st.lists(
+        st.one_of(
+            st.text(max_size=30),
+            st.sampled_from(["today", "7d", "30d", "90d", "share", "SHARE", "forever", "<!here>", "&"]),
+        ),
+        max_size=5,
+    )
+)
+def test_any_words_after_usage_are_understood_or_explained_safely(tail: list[str]) -> None:
+    found = parse_usage(" ".join(tail).split())
+
+    if isinstance(found, UsageArgs):
+        assert (found.name, found.days) in {("today", 1), ("7d", 7), ("30d", 30), ("90d", 90)}
+    else:
+        assert found.endswith(f" Usage: {USAGE_LINE}")
+        assert MRKDWN_SAFE.fullmatch(found)
+        assert len(found) < 400
