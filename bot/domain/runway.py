@@ -120,7 +120,7 @@ def sparkline(
     values = _bucket_last(used, max(used[0].at, now - window), now, width)
     if len(values) < 2:
         return ""
-    return "".join(_bars(values))
+    return "".join(bars(values))
 
 
 def _require_aware(moment: datetime) -> None:
@@ -167,7 +167,7 @@ def _bucket_last(ordered: list[Sample], start: datetime, end: datetime, width: i
     return [last[index] for index in sorted(last)]
 
 
-def _bars(values: list[Decimal]) -> list[str]:
+def bars(values: Sequence[Decimal]) -> list[str]:
     """Each value as a bar, the lowest "▁" and the highest "█"; all "▄" when every value is the same."""
     low, high = min(values), max(values)
     if low == high:

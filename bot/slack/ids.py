@@ -73,3 +73,7 @@ class BlockId(StrEnum):
     SWITCH = "rule_switch"
     FREQUENCY = "rule_frequency"
     TIME = "rule_time"
+    USAGE = "usage_totals"
+    USAGE_KEYS = "usage_by_key"
+    USAGE_MODELS = "usage_by_model"
+    USAGE_TREND = "usage_trend"

@@ -5,12 +5,16 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 # https://api.slack.com/reference/surfaces/formatting#escaping
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 _NOT_ID = re.compile(r"[^A-Za-z0-9_.-]")
 ELLIPSIS = "…"
+# A look-alike of the backtick, which would end an inline code span early.
+_GRAVE = "ˋ"
+_TENTH = Decimal("0.1")
+_HUNDRED = Decimal(100)
 
 
 def escape(text: str) -> str:
@@ -28,6 +32,11 @@ def truncate(text: str, limit: int) -> str:
 def outside(text: str, limit: int = 40) -> str:
     """A string from outside (API, user): single line, shortened, then escaped."""
     return escape(truncate(" ".join(text.split()), limit))
+
+
+def code(text: str, limit: int = 40) -> str:
+    """A string from outside as inline code: `outside`, with its backticks made harmless."""
+    return f"`{outside(text, limit).replace('`', _GRAVE)}`"
 
 
 def identifier(text: str, limit: int = 40) -> str:
@@ -61,6 +70,16 @@ def credits(value: Decimal, *, signed: bool = False) -> str:
     unit = "credit" if value.copy_abs() == 1 else "credits"
     plus = "+" if signed and value > 0 else ""
     return f"{plus}{number(value)} {unit}"
+
+
+def percent(share: Decimal) -> str:
+    """A share from 0 to 1 as `40%` or `12.3%`: a tenth at most, `<0.1%` and `>99.9%` for the edges."""
+    shown = (share * _HUNDRED).quantize(_TENTH, rounding=ROUND_HALF_UP)
+    if shown.is_zero() and share > 0:
+        return "<0.1%"
+    if shown == _HUNDRED and share < 1:
+        return ">99.9%"
+    return f"{number(shown)}%"
 
 
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:
