@@ -1,4 +1,4 @@
-"""What `usage` says: a window's spend as Block Kit, from fixed reports."""
+"""What `usage` says: a window's spend as Block Kit and as the CLI's text and JSON, from fixed reports."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 
+from bot.cli.usage_output import usage_json, usage_lines
 from bot.domain.usage import DaySpend, MeteredRequest, UsageReport, Window
 from bot.domain.usage_view import average_per_day, daily_spend, spend_trend
 from bot.slack.blocks import balance as blocks
@@ -239,6 +240,9 @@ def test_spend_without_its_requests_has_no_split_and_says_why() -> None:
         "No requests were read, so there is no split by key or model."
     )
     assert "No requests were read" in message.text
+    assert usage_lines(report, today=TODAY)[-1] == (
+        "No requests were read, so there is no split by key or model."
+    )
 
 
 @pytest.mark.parametrize(
@@ -269,6 +273,7 @@ def test_windows_are_named_by_their_utc_dates(window: Window, today: date, title
 
     assert message.blocks[0]["text"]["text"] == title
     assert section_text(message, BlockId.USAGE).startswith(f"*1 credit* spent {during}.\n")
+    assert usage_lines(UsageReport(window, 1_000, 1, 10, 1), today=today)[0] == f"Breeze spend {during}"
 
 
 def test_shared_it_is_posted_in_the_channel_saying_who_asked() -> None:
@@ -336,3 +341,78 @@ def test_shares_are_percent_to_a_tenth() -> None:
         "0.99951": ">99.9%",
     }
     assert {share: t.percent(Decimal(share)) for share in expected} == expected
+
+
+# --- the CLI's text and JSON ---------------------------------------------------------------------
+
+
+def test_the_cli_prints_the_same_figures_as_plain_text() -> None:
+    assert usage_lines(week_report(), today=TODAY) == [
+        "Breeze spend in the last 7 days (Dec 2 – Dec 8, 2026, UTC)",
+        "  spent        1,234.567 credits",
+        "  requests     52,340",
+        "  characters   987,654",
+        "  per day      176.367 credits on average",
+        "By key (of the newest 1,000 of 52,340 requests):",
+        "  prod                                          400 credits    40%",
+        "  staging                                       200 credits    20%",
+        "  batch                                         150 credits    15%",
+        "  ci                                            100 credits    10%",
+        "  dev                                            80 credits     8%",
+        "  (other keys)                                   70 credits     7%",
+        "By model (of the newest 1,000 of 52,340 requests):",
+        "  bluebell-v1-en                                600 credits    60%",
+        "  bluebell-v2-multi                             400 credits    40%",
+        "Per day: ▁▃▅▄▆█▂ Dec 2 → Dec 8 · busiest Mon Dec 7: 400 credits",
+    ]
+
+
+def test_the_cli_says_plainly_when_nothing_was_spent_and_shows_names_as_they_are() -> None:
+    assert usage_lines(UsageReport(Window(TODAY, TODAY), 0, 0, 0, 0), today=TODAY) == [
+        "Breeze spend today so far (Tue Dec 8, 2026, UTC): nothing was spent."
+    ]
+    odd = requests([("a<b> & `c`\x1b[31m", None, 1, 1_000)])
+    lines = usage_lines(UsageReport(WEEK, 1_000, 1, 10, 1, tuple(odd)), today=TODAY)
+    assert "  a<b> & `c`?[31m                                  1 credit   100%" in lines
+    assert "  (model not given)                                1 credit   100%" in lines
+    assert not any("\x1b" in line for line in lines)
+
+
+def test_the_cli_json_is_exact_for_scripts() -> None:
+    data = usage_json(week_report())
+
+    assert json.loads(json.dumps(data)) == data
+    assert {k: v for k, v in data.items() if k not in ("by_key", "by_model", "daily")} == {
+        "from": "2026-12-02",
+        "to": "2026-12-08",
+        "days": 7,
+        "spent": "1234.567",
+        "spent_millicredits": 1_234_567,
+        "requests": 52_340,
+        "characters": 987_654,
+        "average_per_day": "176.367",
+        "split_read": 1_000,
+        "split_total": 52_340,
+        "split_sampled": True,
+        "trend": "▁▃▅▄▆█▂",
+    }
+    assert data["by_key"][0] == {
+        "name": "prod",
+        "other": False,
+        "spent": "400.000",
+        "spent_millicredits": 400_000,
+        "requests": 400,
+        "share": "0.4000",
+    }
+    assert data["by_key"][-1] == {
+        "name": None,
+        "other": True,
+        "spent": "70.000",
+        "spent_millicredits": 70_000,
+        "requests": 70,
+        "share": "0.0700",
+    }
+    assert [row["name"] for row in data["by_model"]] == ["bluebell-v1-en", "bluebell-v2-multi"]
+    assert data["daily"][5] == {"date": "2026-12-07", "spent": "400.000", "spent_millicredits": 400_000}
+    assert len(data["daily"]) == 7
+    assert usage_json(week_report(daily=None))["daily"] is None
