@@ -16,7 +16,7 @@ _PRECISION = 50
 def average_per_day(report: UsageReport) -> Decimal:
     """Credits spent on an average day of the window, to the millicredit (half up)."""
     with localcontext() as context:
-        context.prec = _PRECISION
+        context.prec = _PRECISION + len(str(abs(report.cost_millicredits)))  # exact however large
         return (report.credits / report.window.days).quantize(_MILLICREDIT, rounding=ROUND_HALF_UP)
 
 

@@ -85,6 +85,18 @@ def test_the_average_day_is_the_window_over_its_days_to_the_millicredit() -> Non
     assert average_per_day(week_report(cost_millicredits=0)) == Decimal(0)
 
 
+def test_an_enormous_spend_stays_exact_in_every_rendering() -> None:
+    huge = 10**60 + 7
+    report = week_report(cost_millicredits=huge, daily=None)
+
+    whole, rest = divmod(huge, 7)
+    assert average_per_day(report) == Decimal(f"{whole + (2 * rest >= 7)}e-3")  # to the millicredit
+    message = usage_message(report, today=TODAY)
+    assert f"*{t.credits(Decimal(f'{huge}e-3'))}*" in section_text(message, BlockId.USAGE)
+    assert usage_json(report)["spent"] == f"{huge // 1000}.007"
+    assert_within_limits(message)
+
+
 def test_each_days_spend_is_breezes_or_else_from_every_request_of_the_window() -> None:
     report = week_report()
     assert daily_spend(report) == report.daily
