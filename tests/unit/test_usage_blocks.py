@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.cli.usage_output import usage_json, usage_lines
-from bot.domain.usage import DaySpend, MeteredRequest, UsageReport, Window
+from bot.domain.usage import DaySpend, MeteredRequest, UsageReport, Window, credits_of
 from bot.domain.usage_view import average_per_day, daily_spend, spend_trend
 from bot.slack.blocks import balance as blocks
 from bot.slack.blocks import text as t
@@ -355,6 +357,19 @@ def test_shares_are_percent_to_a_tenth() -> None:
     assert {share: t.percent(Decimal(share)) for share in expected} == expected
 
 
+def test_the_edges_of_a_share_are_escaped_in_mrkdwn() -> None:
+    spent = requests([("prod", "bluebell-v1-en", 1, 999_999), ("dev", "bluebell-v1-en", 1, 1)])
+    report = week_report(requests=tuple(spent), total=2, request_count=2, cost_millicredits=1_000_000)
+
+    message = usage_message(report, today=TODAY)
+
+    assert section_text(message, BlockId.USAGE_KEYS) == (
+        "*By key*\n• `prod`: *999.999 credits* (&gt;99.9%)\n• `dev`: *0.001 credits* (&lt;0.1%)"
+    )
+    assert "Top key: `prod`, 999.999 credits (&gt;99.9%)." in message.text
+    assert "  prod" + " " * 36 + "  999.999 credits >99.9%" in usage_lines(report, today=TODAY)
+
+
 # --- the CLI's text and JSON ---------------------------------------------------------------------
 
 
@@ -428,3 +443,46 @@ def test_the_cli_json_is_exact_for_scripts() -> None:
     assert data["daily"][5] == {"date": "2026-12-07", "spent": "400.000", "spent_millicredits": 400_000}
     assert len(data["daily"]) == 7
     assert usage_json(week_report(daily=None))["daily"] is None
+
+
+# --- any report ----------------------------------------------------------------------------------
+
+names = st.one_of(st.none(), st.text(max_size=120), st.sampled_from(["<!channel>", "`", "&amp;", "*x*"]))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    spent=st.lists(st.tuples(names, names, names, st.integers(0, 10**12), st.integers(0, 89)), max_size=40),
+    days=st.integers(1, 90),
+    unread=st.integers(0, 10**6),
+    shared_by=st.one_of(st.none(), st.text(max_size=20)),
+)
+def test_any_report_renders_within_slacks_limits_with_every_name_escaped(
+    spent: list[tuple[str | None, str | None, str | None, int, int]],
+    days: int,
+    unread: int,
+    shared_by: str | None,
+) -> None:
+    window = Window.ending(TODAY, days)
+    read = tuple(
+        MeteredRequest(key, name, model, cost, 1, at(TODAY) - timedelta(days=back % days))
+        for key, name, model, cost, back in spent
+    )
+    cost = sum(r.cost_millicredits for r in read)
+    report = UsageReport(window, cost, len(read) + unread, len(read), len(read) + unread, read)
+
+    message = usage_message(report, today=TODAY, shared_by=shared_by)
+
+    assert_within_limits(message)
+    for block in message.blocks:
+        if block["block_id"] in (BlockId.USAGE_KEYS, BlockId.USAGE_MODELS):
+            assert re.fullmatch(r"(?:[^&<>]|&amp;|&lt;|&gt;)*", block["text"]["text"])
+            assert all(row.count("`") in (0, 2) for row in block["text"]["text"].split("\n"))
+    if cost:
+        assert t.credits(credits_of(cost)) in message.text
+    shown = json.dumps(message.blocks, ensure_ascii=False)
+    for figure in NUMBER.findall(message.text):
+        assert figure in shown, figure
+    lines = usage_lines(report, today=TODAY)
+    assert all(line.isprintable() for line in lines)
+    assert json.loads(json.dumps(usage_json(report)))["spent_millicredits"] == cost

@@ -134,7 +134,7 @@ def _split_text(noun: str, split: Split) -> str:
 
 def _top(split: Split, noun: str) -> str:
     top = split.top[0]
-    return f"{_label(top, noun)}, {t.credits(top.credits)} ({t.percent(top.share)})"
+    return f"{_label(top, noun)}, {t.credits(top.credits)} ({_share(top)})"
 
 
 def _label(spender: Spender, noun: str) -> str:
@@ -143,4 +143,9 @@ def _label(spender: Spender, noun: str) -> str:
 
 
 def _spent(spender: Spender) -> str:
-    return f"*{t.credits(spender.credits)}* ({t.percent(spender.share)})"
+    return f"*{t.credits(spender.credits)}* ({_share(spender)})"
+
+
+def _share(spender: Spender) -> str:
+    """`40%`; the `<0.1%` and `>99.9%` of the edges escaped, since mrkdwn reads `<` as a link."""
+    return t.escape(t.percent(spender.share))
