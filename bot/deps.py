@@ -32,6 +32,7 @@ from bot.services.balances import BalanceService, KeyService
 from bot.services.caches import BalanceCache, RefreshLimiter, WorkspaceKeys
 from bot.services.metering import MeteringService
 from bot.services.tasks import TaskTracker
+from bot.services.usage import UsageService
 from bot.services.watching import Now, Outbox, WatchService, utcnow
 from bot.services.worker import Worker
 from bot.slack.admins import Admins, BotTokens
@@ -72,6 +73,7 @@ class Deps:
     watch: WatchService
     worker: Worker
     metering: MeteringService
+    usage: UsageService
     shared: RedisShared | None = None
     authorizer: SingleWorkspaceAuthorizer | None = None
     installations: Installations | None = None
@@ -128,6 +130,7 @@ async def open_deps(settings: Settings, now: Now = utcnow) -> AsyncIterator[Deps
             shared=shared,
             now=now,
         )
+        usage = UsageService(MeteringClient(breeze), settings.usage_refresh_seconds, shared=shared, now=now)
         keys = KeyService(store, breeze, fallback, workspace_keys, cache, on_saved=metering.prefetch)
         slack = AsyncWebClient(base_url=settings.slack_api_base, timeout=10)
 
@@ -164,6 +167,7 @@ async def open_deps(settings: Settings, now: Now = utcnow) -> AsyncIterator[Deps
             environment_key=fallback is not None,
             watch=watch,
             metering=metering,
+            usage=usage,
             poster=poster,
             installations=installations,
         )
@@ -186,6 +190,7 @@ async def open_deps(settings: Settings, now: Now = utcnow) -> AsyncIterator[Deps
                 watch,
                 worker,
                 metering,
+                usage,
                 shared,
                 authorizer,
                 installations,

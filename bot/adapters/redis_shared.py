@@ -30,7 +30,8 @@ from redis.exceptions import MaxConnectionsError, RedisError
 
 from bot.domain.balances import Balance, Topup
 from bot.domain.spend import Metering, WeekSpend
-from bot.domain.usage import KeyBudget
+from bot.domain.usage import DaySpend, KeyBudget, MeteredRequest, UsageReport, Window
+from bot.errors import MeteringUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,33 @@ def _metering_from(raw: str | bytes) -> Metering:
     return Metering(datetime.fromisoformat(data["read_at"]), week, budget, data["key_week_millicredits"])
 
 
+def _usage_json(found: UsageReport | MeteringUnavailable) -> str:
+    if isinstance(found, MeteringUnavailable):
+        return json.dumps({"unavailable": found.reason})
+    return json.dumps(asdict(found), default=str, separators=(",", ":"))
+
+
+def _usage_from(raw: str | bytes) -> UsageReport | MeteringUnavailable:
+    data = json.loads(raw)
+    if "unavailable" in data:
+        return MeteringUnavailable("Breeze does not meter for this key", str(data["unavailable"]))
+    window = data["window"]
+    requests = tuple(
+        MeteredRequest(**{**r, "created_at": r["created_at"] and datetime.fromisoformat(r["created_at"])})
+        for r in data["requests"]
+    )
+    daily = data["daily"]
+    return UsageReport(
+        Window(date.fromisoformat(window["start"]), date.fromisoformat(window["end"])),
+        data["cost_millicredits"],
+        data["request_count"],
+        data["characters"],
+        data["total"],
+        requests,
+        None if daily is None else tuple(DaySpend(date.fromisoformat(d), int(m)) for d, m in daily),
+    )
+
+
 class RedisShared:
     """`bot.services.caches.Shared` on Redis (`redis://`, `rediss://`) through redis-py's asyncio client."""
 
@@ -179,6 +207,14 @@ class RedisShared:
     async def put_metering(self, name: str, metering: Metering, seconds: float) -> None:
         """Keep a workspace's metering for every process, `seconds` long."""
         await self._put(name, _metering_json(metering), seconds)
+
+    async def get_usage(self, name: str) -> UsageReport | MeteringUnavailable | None:
+        """A usage report (or "unavailable") another process read, if it is still kept."""
+        return await self._get(name, _usage_from, "usage report")
+
+    async def put_usage(self, name: str, found: UsageReport | MeteringUnavailable, seconds: float) -> None:
+        """Keep a usage report (or that Breeze does not meter for the key) for every process."""
+        await self._put(name, _usage_json(found), seconds)
 
     async def _get(self, name: str, parse: Callable[[str | bytes], T], what: str) -> T | None:
         ok, raw = await self._call(self._client.get(PREFIX + name))

@@ -244,7 +244,7 @@ async def check_metering(settings: Settings) -> Check:
     if key is None or settings.slack_client_id is not None:
         return Check("metering", "skip", "Metering: no deployment-wide key to try it with")
     day = utc_day(datetime.now(UTC))
-    async with _breeze(settings) as client:
+    async with breeze_client(settings) as client:
         metering = MeteringClient(client)
         usage, budget = await asyncio.gather(
             metering.spend(key, Window(day, day)), metering.current_key(key), return_exceptions=True
@@ -273,12 +273,12 @@ async def fetch_balance(settings: Settings) -> Balance:
     """One balance call with the configured key; raises the usual `BotError`s."""
     if settings.breeze_api_key is None:
         raise NoApiKey("BREEZE_API_KEY is not set")
-    async with _breeze(settings) as client:
+    async with breeze_client(settings) as client:
         return await client.get_balance(settings.breeze_api_key)
 
 
 @asynccontextmanager
-async def _breeze(settings: Settings) -> AsyncIterator[BreezeClient]:
+async def breeze_client(settings: Settings) -> AsyncIterator[BreezeClient]:
     # The same HTTP stack as the app, so its errors read the same way.
     async with outbound.client(settings.http_stack, settings.breeze_timeout_seconds) as http:
         yield BreezeClient(http, settings.breeze_url, settings.breeze_timeout_seconds)

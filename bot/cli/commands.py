@@ -1,6 +1,7 @@
 """Command line (`python -m bot …`, installed as `breeze-balance …`); each subcommand has `--help`.
 
-serve | socket | worker | migrate | rotate-keys | new-encryption-key | check | balance | manifest | preview
+serve | socket | worker | migrate | rotate-keys | new-encryption-key | check | balance | usage | manifest |
+preview
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from bot import __version__
 from bot.adapters import db
 from bot.adapters.crypto import key_file_for, load_cipher, new_key
 from bot.adapters.key_store import KeyStore
-from bot.cli import operate
+from bot.cli import operate, usage
 from bot.config import Settings, SettingsError, StorageSettings, load_settings, load_storage_settings
 from bot.deps import open_deps
 from bot.errors import ConfigError, StorageError
@@ -84,6 +85,8 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(operate.balance(settings, team=args.team, as_json=args.json))
     if command == "preview":
         return asyncio.run(operate.preview(settings, team=args.team, as_json=args.json))
+    if command == "usage":
+        return asyncio.run(usage.usage(settings, team=args.team, days=args.days, as_json=args.json))
     if command == "worker":
         return asyncio.run(_worker(settings, once=args.once, as_json=args.json))
     if command == "socket":
@@ -147,6 +150,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     preview.add_argument("--team", help="the workspace (team id) whose stored key to use")
     _json_flag(preview, "print the link as JSON")
+    spend = _subcommand(sub, "usage", "where the credits went: what /breeze-balance usage says")
+    spend.add_argument("--team", help="the workspace (team id) whose stored key to use")
+    spend.add_argument(
+        "--days", type=_days, default=7, help="the last N UTC days, today included (1 to 90; default 7)"
+    )
+    _json_flag(spend, "print the report as JSON")
     parser.set_defaults(command="serve", migrate=False, worker=False, strict=False, json=False)
     return parser
 
@@ -155,6 +164,16 @@ def _subcommand(sub: Any, name: str, summary: str) -> argparse.ArgumentParser:
     """A subcommand whose own --help says what it does, as the list in the top-level --help does."""
     parser: argparse.ArgumentParser = sub.add_parser(name, help=summary, description=summary)
     return parser
+
+
+def _days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days") from None
+    if not 1 <= days <= usage.MAX_DAYS:
+        raise argparse.ArgumentTypeError(f"{days} is outside 1 to {usage.MAX_DAYS} days")
+    return days
 
 
 def _json_flag(parser: argparse.ArgumentParser, what: str) -> None:

@@ -67,11 +67,11 @@ async def _answer(settings: Settings, team: str | None, *, plain: bool) -> tuple
     if team is None:
         if settings.mode != SINGLE_WORKSPACE:
             raise ConfigError("--team is needed in multi-workspace mode: each workspace has its own key.")
-        if settings.slack_bot_token is None or not await _migrated(settings):
+        if settings.slack_bot_token is None or not await migrated(settings):
             # No key can be stored: set-key needs the bot token, and the database has no tables yet.
             return BalanceAnswer(await checks.fetch_balance(settings)), []
     async with open_deps(settings) as deps:
-        workspace = Workspace(None, team) if team is not None else await _bot_workspace(deps)
+        workspace = Workspace(None, team) if team is not None else await bot_workspace(deps)
         requester = Requester(workspace.team_id, workspace.enterprise_id, user_id=CLI_USER)
         answer = await deps.balances.balance_for(requester)
         metering = await deps.metering.current(workspace)
@@ -87,7 +87,7 @@ async def _answer(settings: Settings, team: str | None, *, plain: bool) -> tuple
     return answer, lines
 
 
-async def _migrated(settings: Settings) -> bool:
+async def migrated(settings: Settings) -> bool:
     """Whether the database has the app's tables (a key may be stored there); it must answer."""
     database = db.parse_database_url(settings.database_url)
     engine = db.create_engine(database)
@@ -99,7 +99,7 @@ async def _migrated(settings: Settings) -> bool:
         await engine.dispose()
 
 
-async def _bot_workspace(deps: Deps) -> Workspace:
+async def bot_workspace(deps: Deps) -> Workspace:
     """The workspace SLACK_BOT_TOKEN belongs to, as Slack's `auth.test` says: where set-key stored its key."""
     assert deps.authorizer is not None  # one-workspace mode
     await deps.authorizer.warm()  # a token Slack refuses raises ConfigError

@@ -17,6 +17,8 @@ from pydantic import SecretStr
 
 from bot.domain.balances import Balance, Requester, Workspace
 from bot.domain.spend import Metering
+from bot.domain.usage import UsageReport
+from bot.errors import MeteringUnavailable
 
 # Caches are cleared rather than grown past this many entries (a deployment serves far fewer).
 MAX_CACHED_WORKSPACES = 10_000
@@ -42,6 +44,12 @@ class Shared(Protocol):
     async def get_metering(self, name: str) -> Metering | None: ...
 
     async def put_metering(self, name: str, metering: Metering, seconds: float) -> None: ...
+
+    async def get_usage(self, name: str) -> UsageReport | MeteringUnavailable | None: ...
+
+    async def put_usage(
+        self, name: str, found: UsageReport | MeteringUnavailable, seconds: float
+    ) -> None: ...
 
     async def claim(self, name: str, seconds: float, holder: str = "1") -> bool | None: ...
 

@@ -32,6 +32,7 @@ _ALIASES: dict[str, Subcommand] = {
     "alert": Subcommand.ALERT,
     "notify": Subcommand.NOTIFY,
     "digest": Subcommand.DIGEST,
+    "usage": Subcommand.USAGE,
 }
 
 # mrkdwn: `<` and `>` are escaped so Slack shows them instead of reading a link.
@@ -39,8 +40,9 @@ USAGE: dict[Subcommand, str] = {
     Subcommand.ALERT: f"`{COMMAND} alert &lt;credits&gt; [#channel]`, `{COMMAND} alert off`",
     Subcommand.NOTIFY: f"`{COMMAND} notify topups on [#channel]`, `{COMMAND} notify topups off`",
     Subcommand.DIGEST: f"`{COMMAND} digest daily|weekly [HH:MM] [#channel]`, `{COMMAND} digest off`",
+    Subcommand.USAGE: f"`{COMMAND} usage [today|7d|30d|90d] [share]`",
 }
-USAGE_LINE = f"`{COMMAND} usage [today|7d|30d|90d] [share]`"
+USAGE_LINE = USAGE[Subcommand.USAGE]
 
 MAX_THRESHOLD = Decimal("1000000000000000")  # 1e15 credits
 THRESHOLD_PLACES = 3  # credits are exact to the millicredit
@@ -113,7 +115,8 @@ class UsageArgs:
         return Window.ending(today, self.days)
 
 
-Args = AlertArgs | NotifyArgs | DigestArgs
+RuleArgs = AlertArgs | NotifyArgs | DigestArgs
+Args = RuleArgs | UsageArgs
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +127,9 @@ class Command:
     unknown: str | None = None
     # Text after a known word, never echoed: people paste keys after `set-key`.
     ignored_text: bool = False
-    # What `alert`, `notify` and `digest` were asked to do.
+    # What `alert`, `notify`, `digest` and `usage` were asked to do.
     args: Args | None = None
-    # One mrkdwn-safe line when the words after `alert`, `notify` or `digest` were not understood.
+    # One mrkdwn-safe line when the words after `alert`, `notify`, `digest` or `usage` were not understood.
     usage: str | None = None
 
 
@@ -153,6 +156,8 @@ def parse(text: str | None) -> Command:
             return Command(sub, args=_notify(rest))
         if sub is Subcommand.DIGEST:
             return Command(sub, args=_digest(rest))
+        if sub is Subcommand.USAGE:
+            return Command(sub, args=_usage(rest))
     except _Usage as problem:
         return Command(sub, usage=f"{problem.problem} Usage: {USAGE[sub]}")
     return Command(sub, ignored_text=len(words) > 1)

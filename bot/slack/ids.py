@@ -20,6 +20,7 @@ class Subcommand(StrEnum):
     ALERT = "alert"
     NOTIFY = "notify"
     DIGEST = "digest"
+    USAGE = "usage"
 
 
 class CallbackId(StrEnum):

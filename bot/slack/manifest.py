@@ -31,7 +31,7 @@ BOT_SCOPES = (
     "groups:read",
 )
 BOT_EVENTS = ("app_home_opened", "app_uninstalled", "tokens_revoked")
-USAGE_HINT = "[share | refresh | help | status | set-key | remove-key | alert | notify | digest]"
+USAGE_HINT = "[share | refresh | usage | help | status | set-key | remove-key | alert | notify | digest]"
 LONG_DESCRIPTION = (
     "Type /breeze-balance to see your workspace's Breeze Developer API credit balance, its recent "
     "top-ups and how many days the credits will last, visible only to you. /breeze-balance share "

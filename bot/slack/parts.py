@@ -9,6 +9,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.services.balances import BalanceService, KeyService
 from bot.services.metering import MeteringService
 from bot.services.tasks import TaskTracker
+from bot.services.usage import UsageService
 from bot.services.watching import WatchService
 from bot.slack.admins import Admins, BotTokens
 from bot.slack.installations import Installations
@@ -32,4 +33,5 @@ class Parts:
     watch: WatchService
     poster: ChannelPoster
     metering: MeteringService
+    usage: UsageService
     installations: Installations | None = None

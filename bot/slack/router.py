@@ -23,7 +23,7 @@ from bot.slack.blocks import keys as key_blocks
 from bot.slack.blocks.balance import Message
 from bot.slack.commands import Command, parse
 from bot.slack.ids import COMMAND, Subcommand
-from bot.slack.listeners import balance, keys, rules
+from bot.slack.listeners import balance, keys, rules, usage
 from bot.slack.parts import Parts
 from bot.slack.requests import CommandRequest
 
@@ -51,6 +51,7 @@ ROUTES: dict[Subcommand, Route] = {
     Subcommand.ALERT: Route(rules.reply_for, admins_only=True),
     Subcommand.NOTIFY: Route(rules.reply_for, admins_only=True),
     Subcommand.DIGEST: Route(rules.reply_for, admins_only=True),
+    Subcommand.USAGE: Route(usage.usage),
 }
 
 

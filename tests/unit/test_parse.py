@@ -64,6 +64,7 @@ def test_subcommands_keep_their_order_and_values_with_the_new_ones_appended() ->
         "alert",
         "notify",
         "digest",
+        "usage",
     ]
 
 
@@ -76,6 +77,7 @@ def test_usage_strings() -> None:
         Subcommand.DIGEST: (
             "`/breeze-balance digest daily|weekly [HH:MM] [#channel]`, `/breeze-balance digest off`"
         ),
+        Subcommand.USAGE: "`/breeze-balance usage [today|7d|30d|90d] [share]`",
     }
     for usage in USAGE.values():
         assert MRKDWN_SAFE.fullmatch(usage)

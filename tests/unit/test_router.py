@@ -41,7 +41,13 @@ def test_every_word_the_parser_knows_reaches_a_route() -> None:
 
 def test_only_the_balance_and_help_are_open_to_everyone() -> None:
     open_to_all = {sub for sub, route in router.ROUTES.items() if not route.admins_only}
-    assert open_to_all == {Subcommand.BALANCE, Subcommand.SHARE, Subcommand.REFRESH, Subcommand.HELP}
+    assert open_to_all == {
+        Subcommand.BALANCE,
+        Subcommand.SHARE,
+        Subcommand.REFRESH,
+        Subcommand.HELP,
+        Subcommand.USAGE,
+    }
 
 
 def test_handlers_live_in_the_feature_listeners() -> None:

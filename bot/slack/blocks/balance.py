@@ -168,6 +168,8 @@ HELP_LINES = (
     f"`{COMMAND}` shows the Breeze credit balance and recent top-ups, only to you.",
     f"`{COMMAND} share` posts the same answer in this channel, saying you asked.",
     f"`{COMMAND} refresh` asks Breeze again instead of using a figure from the last few seconds.",
+    f"`{COMMAND} usage [today|7d|30d|90d]` shows where the credits went (the last 7 days unless you "
+    "say otherwise): the spend, the biggest keys and models, and a trend; add `share` to post it here.",
     f"`{COMMAND} help` shows this help.",
     f"Workspace admins: `{COMMAND} set-key`, `{COMMAND} remove-key` and `{COMMAND} status` "
     "manage the Breeze API key this workspace uses.",

@@ -149,3 +149,12 @@ def _spent(spender: Spender) -> str:
 def _share(spender: Spender) -> str:
     """`40%`; the `<0.1%` and `>99.9%` of the edges escaped, since mrkdwn reads `<` as a link."""
     return t.escape(t.percent(spender.share))
+
+
+def unavailable_message() -> Message:
+    """Breeze does not meter for this workspace's key: say so, and what still works."""
+    text = (
+        "Breeze does not offer usage reports for this workspace's API key, so I cannot show where the "
+        "credits go. The balance, its runway (from my own samples) and the alerts work as usual."
+    )
+    return message(text, [section(f":information_source: {text}", BlockId.USAGE)], "ephemeral")

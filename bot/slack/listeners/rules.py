@@ -19,10 +19,10 @@ log = logging.getLogger(__name__)
 
 async def reply_for(command: Command, request: CommandRequest, parts: Parts) -> tuple[Message | None, str]:
     """Show or change one kind of rule; a channel the app cannot post in is refused before saving."""
-    if command.usage is not None or command.args is None:
+    args = command.args
+    if command.usage is not None or not isinstance(args, AlertArgs | NotifyArgs | DigestArgs):
         return notices.usage_message(command.usage or "I did not understand that."), "usage"
     workspace = request.requester.workspace
-    args = command.args
     if args.action == "show":
         return notices.rules_message(await parts.watch.watch(workspace)), "rules_shown"
     if args.action == "off":
