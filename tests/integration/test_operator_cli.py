@@ -62,6 +62,7 @@ SUBCOMMANDS = (
     "balance",
     "manifest",
     "preview",
+    "usage",
 )
 BUILDER = "https://app.slack.com/block-kit-builder#"
 CREATE_APP = "https://api.slack.com/apps?"
