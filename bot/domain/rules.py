@@ -1,7 +1,8 @@
 """Rules a workspace's admins set (alerts, top-up notices, digests) and how a check applies them. Pure.
 
-`evaluate` is the whole policy of the worker: given the rules, their state and what Breeze said
-now, it returns the new state and the posts to make. The caller stores both in one transaction,
+`evaluate`, and `bot.domain.spend_rules.evaluate_spend` after it for the rules on Breeze's metering
+(runway and spike alerts), is the whole policy of the worker: given the rules, their state and what
+Breeze said now, it returns the new state and the posts to make. The caller stores both in one transaction,
 so a post is recorded exactly when the state that caused it changes.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
@@ -66,22 +67,50 @@ class DigestRule:
 
 
 @dataclass(frozen=True, slots=True)
+class DaysRule:
+    """Warn in `channel` when the runway by Breeze's metering falls under `days` days."""
+
+    days: int
+    channel: str
+    set_by: str
+
+    @property
+    def rearm_at(self) -> Decimal:
+        """The days left at or above which a fired runway alert says "recovered" and arms again."""
+        return Decimal(self.days) + Decimal(self.days) * HYSTERESIS
+
+
+@dataclass(frozen=True, slots=True)
+class SpikeRule:
+    """Warn in `channel`, once a UTC day at most, when the day's spend is over `multiple` times the usual."""
+
+    multiple: Decimal
+    channel: str
+    set_by: str
+
+
+@dataclass(frozen=True, slots=True)
 class Rules:
     """Everything a workspace has asked the bot to watch."""
 
     alert: AlertRule | None = None
     topups: TopupRule | None = None
     digest: DigestRule | None = None
+    days: DaysRule | None = None
+    spike: SpikeRule | None = None
 
     @property
     def empty(self) -> bool:
         """True when nothing is left to check."""
-        return self.alert is None and self.topups is None and self.digest is None
+        return all(rule is None for rule in self._all())
 
     def admins(self) -> list[str]:
         """Who set the rules, first the alert's: who to tell when something needs fixing."""
-        found = [r.set_by for r in (self.alert, self.topups, self.digest) if r is not None and r.set_by]
+        found = [r.set_by for r in self._all() if r is not None and r.set_by]
         return list(dict.fromkeys(found))
+
+    def _all(self) -> tuple[AlertRule | TopupRule | DigestRule | DaysRule | SpikeRule | None, ...]:
+        return (self.alert, self.topups, self.digest, self.days, self.spike)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +123,9 @@ class WatchState:
     digest_last_at: datetime | None = None
     digest_last_balance: Decimal | None = None
     topups_baselined: bool = False
+    days_armed: bool = True
+    days_crossings: int = 0
+    spike_last_day: date | None = None  # the UTC day of the last spike alert
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +152,9 @@ class PostKind(StrEnum):
     TOPUP = "topup"
     DIGEST = "digest"
     FAULT = "fault"
+    DAYS_ALERT = "days_alert"
+    DAYS_RECOVERY = "days_recovery"
+    SPIKE = "spike"
 
 
 @dataclass(frozen=True, slots=True)
