@@ -160,6 +160,9 @@ class WatchStore:
                 "alert_armed": state.armed,
                 "alert_crossings": state.crossings,
                 "topups_baselined": state.topups_baselined,
+                "days_armed": state.days_armed,
+                "days_crossings": state.days_crossings,
+                "spike_last_day": state.spike_last_day,
                 "digest_last_at": state.digest_last_at,
                 "digest_last_balance": None
                 if state.digest_last_balance is None
@@ -289,6 +292,8 @@ async def _create(conn: AsyncConnection, workspace: Workspace, values: Mapping[s
         "alert_armed": True,
         "alert_crossings": 0,
         "topups_baselined": False,
+        "days_armed": True,
+        "days_crossings": 0,
         **values,
     }
     insert = insert_ignore(conn.dialect.name, rules_table, [row]).returning(rules_table.c.team_id)

@@ -38,9 +38,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bot.domain.balances import Workspace
 from bot.domain.rules import (
     AlertRule,
+    DaysRule,
     DigestRule,
     Frequency,
     Rules,
+    SpikeRule,
     TopupRule,
     Watch,
     WatchState,
@@ -86,6 +88,15 @@ rules_table = sa.Table(
     sa.Column("fault_notified", sa.String(64)),
     sa.Column("post_faults", sa.Text),
     sa.Column("posts_hold_until", sa.DateTime(timezone=True)),
+    sa.Column("days_under", sa.Integer),
+    sa.Column("days_channel", sa.String(32)),
+    sa.Column("days_set_by", sa.String(32)),
+    sa.Column("days_armed", sa.Boolean),
+    sa.Column("days_crossings", sa.Integer),
+    sa.Column("spike_multiple", sa.String(16)),
+    sa.Column("spike_channel", sa.String(32)),
+    sa.Column("spike_set_by", sa.String(32)),
+    sa.Column("spike_last_day", sa.Date),
 )
 
 samples_table = sa.Table(
@@ -165,6 +176,11 @@ def watch_of(row: sa.Row[Any]) -> Watch:
             m["digest_set_by"] or "",
             utc(m["digest_next_at"]) or datetime.now(UTC),
         )
+    days = spike = None
+    if m["days_under"] is not None:
+        days = DaysRule(int(m["days_under"]), m["days_channel"], m["days_set_by"] or "")
+    if m["spike_multiple"] is not None:
+        spike = SpikeRule(Decimal(m["spike_multiple"]), m["spike_channel"], m["spike_set_by"] or "")
     state = WatchState(
         armed=bool(m["alert_armed"]),
         crossings=int(m["alert_crossings"] or 0),
@@ -172,10 +188,13 @@ def watch_of(row: sa.Row[Any]) -> Watch:
         digest_last_at=utc(m["digest_last_at"]),
         digest_last_balance=_decimal(m["digest_last_balance"]),
         topups_baselined=bool(m["topups_baselined"]),
+        days_armed=bool(m["days_armed"]),
+        days_crossings=int(m["days_crossings"] or 0),
+        spike_last_day=m["spike_last_day"],
     )
     return Watch(
         workspace=workspace,
-        rules=Rules(alert, topups, digest),
+        rules=Rules(alert, topups, digest, days, spike),
         state=state,
         next_check_at=utc(m["next_check_at"]) or datetime.now(UTC),
         last_checked_at=utc(m["last_checked_at"]),
@@ -188,7 +207,7 @@ def watch_of(row: sa.Row[Any]) -> Watch:
 
 
 def rule_columns(rules: Rules) -> dict[str, Any]:
-    alert, topups, digest = rules.alert, rules.topups, rules.digest
+    alert, topups, digest, days, spike = rules.alert, rules.topups, rules.digest, rules.days, rules.spike
     return {
         "alert_threshold": str(alert.threshold) if alert else None,
         "alert_channel": alert.channel if alert else None,
@@ -201,6 +220,12 @@ def rule_columns(rules: Rules) -> dict[str, Any]:
         "digest_channel": digest.channel if digest else None,
         "digest_set_by": digest.set_by if digest else None,
         "digest_next_at": digest.next_at if digest else None,
+        "days_under": days.days if days else None,
+        "days_channel": days.channel if days else None,
+        "days_set_by": days.set_by if days else None,
+        "spike_multiple": str(spike.multiple) if spike else None,
+        "spike_channel": spike.channel if spike else None,
+        "spike_set_by": spike.set_by if spike else None,
     }
 
 
