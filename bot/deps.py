@@ -147,7 +147,7 @@ async def open_deps(settings: Settings, now: Now = utcnow) -> AsyncIterator[Deps
             tokens, authorize = authorizer, authorizer.bolt_authorize()
 
         watch_store = WatchStore(engine)
-        watch = WatchService(watch_store, balances, settings.alert_interval_seconds, now)
+        watch = WatchService(watch_store, balances, settings.alert_interval_seconds, now, metering)
         poster = ChannelPoster(slack, tokens)
         worker = Worker(
             watch,

@@ -109,6 +109,12 @@ class Rules:
         found = [r.set_by for r in self._all() if r is not None and r.set_by]
         return list(dict.fromkeys(found))
 
+    def setter(self, kind: PostKind) -> str | None:
+        """Who set the rule that posts of `kind` speak for, while it is there."""
+        name = RULE_OF_KIND.get(kind)
+        rule = getattr(self, name) if name is not None else None
+        return rule.set_by if isinstance(rule, _RULE_TYPES) and rule.set_by else None
+
     def _all(self) -> tuple[AlertRule | TopupRule | DigestRule | DaysRule | SpikeRule | None, ...]:
         return (self.alert, self.topups, self.digest, self.days, self.spike)
 
@@ -155,6 +161,19 @@ class PostKind(StrEnum):
     DAYS_ALERT = "days_alert"
     DAYS_RECOVERY = "days_recovery"
     SPIKE = "spike"
+
+
+# The rule (a field of `Rules`) each kind of post speaks for; a fault DM speaks for none.
+RULE_OF_KIND: dict[PostKind, str] = {
+    PostKind.ALERT: "alert",
+    PostKind.RECOVERY: "alert",
+    PostKind.TOPUP: "topups",
+    PostKind.DIGEST: "digest",
+    PostKind.DAYS_ALERT: "days",
+    PostKind.DAYS_RECOVERY: "days",
+    PostKind.SPIKE: "spike",
+}
+_RULE_TYPES = (AlertRule, TopupRule, DigestRule, DaysRule, SpikeRule)
 
 
 @dataclass(frozen=True, slots=True)

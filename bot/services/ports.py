@@ -7,17 +7,20 @@ layers fulfil.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pydantic import SecretStr
 
 from bot.domain.balances import Workspace
 from bot.domain.rules import Decide, PendingPost, Rules, RulesChange, Tell, Watch
 from bot.domain.runway import Sample
+from bot.domain.spend import Metering
 from bot.domain.usage import KeyBudget, UsageReport, Window
+
+T = TypeVar("T")
 
 
 class WatchRepository(Protocol):
@@ -111,4 +114,15 @@ class MeteringReader(Protocol):
 
     async def current_key(self, api_key: SecretStr) -> KeyBudget:
         """The calling key and its own budget."""
+        ...
+
+
+class MeteringSource(Protocol):
+    """Each workspace's metering by Breeze, read politely (`bot.services.metering.MeteringService`)."""
+
+    async def beside(
+        self, workspace: Workspace, work: Awaitable[T], *, extra_seconds: float | None = None
+    ) -> tuple[T, Metering | None]:
+        """`work`'s answer, and the metering looked up alongside it, waited for at most `extra_seconds`
+        past `work` (None when there is none yet)."""
         ...

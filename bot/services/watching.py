@@ -21,6 +21,7 @@ from bot.domain.balances import Balance, TopupStatus, Workspace
 from bot.domain.rules import (
     AlertRule,
     Checked,
+    DaysRule,
     DigestRule,
     Frequency,
     PendingPost,
@@ -28,6 +29,7 @@ from bot.domain.rules import (
     PostKind,
     Rules,
     RulesChange,
+    SpikeRule,
     TopupRule,
     Watch,
     evaluate,
@@ -35,9 +37,11 @@ from bot.domain.rules import (
 )
 from bot.domain.runway import WINDOW, Runway, Sample, prune_before, runway, sparkline
 from bot.domain.schedule import next_digest
+from bot.domain.spend import Metering
+from bot.domain.spend_rules import evaluate_spend
 from bot.services.balances import BalanceService
 from bot.services.caches import MAX_CACHED_WORKSPACES
-from bot.services.ports import OutboxRepository, WatchRepository
+from bot.services.ports import MeteringSource, OutboxRepository, WatchRepository
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +56,9 @@ FAULT_DM_ATTEMPTS = 3
 # Why a post cut short at shutdown is not retried (its outbox row's last error).
 CUT_SHORT = "cut short at shutdown: may have been posted, so not retried"
 RUNWAY_CACHE_SECONDS = 60.0
+# A check waits at most this long past the balance for Breeze's metering (a slower read is kept for
+# the next check), so the other rules are never held up for long by it.
+METERING_WAIT_SECONDS = 5.0
 
 # Breeze faults an admin can fix, told once by direct message; others are retried quietly.
 _ADMIN_FIXES = (errors.KeyRejected, errors.KeyForbidden, errors.NoApiKey, errors.StoredKeyUnreadable)
@@ -95,12 +102,18 @@ class WatchService:
     """Rules set from Slack, checks of one workspace, and the trend shown in replies."""
 
     def __init__(
-        self, store: WatchRepository, balances: BalanceService, interval_seconds: float, now: Now = utcnow
+        self,
+        store: WatchRepository,
+        balances: BalanceService,
+        interval_seconds: float,
+        now: Now = utcnow,
+        metering: MeteringSource | None = None,
     ) -> None:
         self._store = store
         self._balances = balances
         self._interval = interval_seconds
         self._now = now
+        self._metering = metering
         self._trends: dict[tuple[str, str], tuple[Trend | None, float]] = {}
 
     def now(self) -> datetime:
@@ -157,6 +170,24 @@ class WatchService:
         """Stop the digest."""
         return await self._change(workspace, lambda r: replace(r, digest=None))
 
+    async def set_days(self, workspace: Workspace, days: int, channel: str, set_by: str) -> Rules:
+        """Warn in `channel` when the metered runway falls under `days` days; armed afresh."""
+        rule = DaysRule(days, channel, set_by)
+        return await self._change(workspace, lambda r: replace(r, days=rule), days_armed=True)
+
+    async def clear_days(self, workspace: Workspace) -> Rules:
+        """Stop the runway alert."""
+        return await self._change(workspace, lambda r: replace(r, days=None), days_armed=True)
+
+    async def set_spike(self, workspace: Workspace, multiple: Decimal, channel: str, set_by: str) -> Rules:
+        """Warn in `channel` at most once a UTC day when its spend is over `multiple` times the usual."""
+        rule = SpikeRule(multiple, channel, set_by)
+        return await self._change(workspace, lambda r: replace(r, spike=rule))
+
+    async def clear_spike(self, workspace: Workspace) -> Rules:
+        """Stop the spike alert."""
+        return await self._change(workspace, lambda r: replace(r, spike=None))
+
     async def key_changed(self, workspace: Workspace) -> None:
         """A new or removed key: check again at once, and tell admins afresh about a new fault."""
         await self._change(workspace, lambda r: r)
@@ -196,7 +227,7 @@ class WatchService:
         workspace = watch.workspace
         now = self._now()
         try:
-            key, balance = await self._balances.current(workspace, fresh=True)
+            (key, balance), metering = await self._balance_and_metering(watch)
         except errors.BotError as exc:
             return await self._failed(watch, exc, now)
         samples = await self._store.samples(workspace, now - WINDOW)
@@ -214,6 +245,7 @@ class WatchService:
                 sparkline=trend.sparkline,
                 topped_up=sample.topup_credits,
             )
+            outcome = evaluate_spend(locked.rules, outcome, balance.credits, now, metering)
             digest = locked.rules.digest
             digest_next = None
             if digest is not None and any(p.kind is PostKind.DIGEST for p in outcome.posts):
@@ -223,6 +255,13 @@ class WatchService:
         posts = await self._store.record_check(workspace, decide, now)
         self._trends.pop(workspace.scope, None)
         return CheckReport(workspace, True, posts)
+
+    async def _balance_and_metering(self, watch: Watch) -> tuple[tuple[SecretStr, Balance], Metering | None]:
+        """The balance, and Breeze's metering beside it when a rule of the workspace needs it."""
+        reading = self._balances.current(watch.workspace, fresh=True)
+        if self._metering is None or (watch.rules.days is None and watch.rules.spike is None):
+            return await reading, None
+        return await self._metering.beside(watch.workspace, reading, extra_seconds=METERING_WAIT_SECONDS)
 
     async def give_back(self, watch: Watch) -> None:
         """Release a workspace unchecked (the worker is stopping), keeping its schedule."""
@@ -313,7 +352,7 @@ class Outbox:
         code = f"slack:{error.code}"
 
         def tell(watch: Watch) -> list[Post]:
-            admin = _setter(watch.rules, post.kind) or next(iter(watch.rules.admins()), None)
+            admin = watch.rules.setter(post.kind) or next(iter(watch.rules.admins()), None)
             if admin is None:
                 return []
             return [_fault_post(admin, code, now, channel=post.channel)]
@@ -345,16 +384,6 @@ def _new_topup_credits(balance: Balance, seen: frozenset[str]) -> Decimal:
         if key and key not in seen and topup.status is TopupStatus.SUCCEEDED and topup.amount is not None:
             total += topup.amount
     return total
-
-
-def _setter(rules: Rules, kind: PostKind) -> str | None:
-    rule = {
-        PostKind.ALERT: rules.alert,
-        PostKind.RECOVERY: rules.alert,
-        PostKind.TOPUP: rules.topups,
-        PostKind.DIGEST: rules.digest,
-    }.get(kind)
-    return rule.set_by if rule is not None and rule.set_by else None
 
 
 def _fault_post(admin: str, code: str, now: datetime, channel: str | None = None) -> Post:

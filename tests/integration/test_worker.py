@@ -243,7 +243,7 @@ class World:
 
 
 def make_world(
-    breeze: FakeServer, slack_api: FakeServer, database_url: str, start: datetime = MONDAY
+    breeze: FakeServer, slack_api: FakeServer, database_url: str, start: datetime = MONDAY, **overrides: Any
 ) -> World:
     settings = make_settings(
         breeze,
@@ -251,6 +251,7 @@ def make_world(
         database_url=database_url,
         alert_interval_seconds=INTERVAL,
         breeze_cache_seconds=0,
+        **overrides,
     )
     return World(FakeBreeze(breeze), FakeSlack(slack_api), Clock(start), settings)
 

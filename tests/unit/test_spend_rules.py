@@ -32,6 +32,26 @@ DAYS = DaysRule(5, ALERTS, ADMIN)
 SPIKE = SpikeRule(D(3), ALERTS, "UADMIN002")
 # 100 credits on each of the last 7 complete days: a runway of balance / 100 days.
 STEADY = (100_000,) * 7
+# What the posts of a runway of 450 credits, and of a day that spent 425.5 credits, say.
+DAYS_FACTS = {
+    "days": "5",
+    "days_left": "4.5",
+    "until": "2026-12-13",
+    "per_day": "100",
+    "balance": "450",
+    "on": "2026-12-08",
+    "top_key": "prod",
+    "top_model": "bluebell-v1-en",
+}
+SPIKE_FACTS = {
+    "day": "2026-12-08",
+    "today": "425.5",
+    "usual": "100",
+    "times": "4.2",
+    "multiple": "3",
+    "top_key": "batch",
+    "top_model": "bluebell-v2-multi",
+}
 
 
 def week(
@@ -74,23 +94,7 @@ def kinds(outcome: Outcome) -> list[PostKind]:
 def test_an_armed_runway_alert_posts_once_when_the_runway_falls_under_n_days() -> None:
     outcome = run(Rules(days=DAYS), WatchState(days_crossings=2), 450, metered())
 
-    assert outcome.posts == [
-        Post(
-            PostKind.DAYS_ALERT,
-            ALERTS,
-            "days:3",
-            {
-                "days": "5",
-                "days_left": "4.5",
-                "until": "2026-12-13",
-                "per_day": "100",
-                "balance": "450",
-                "on": "2026-12-08",
-                "top_key": "prod",
-                "top_model": "bluebell-v1-en",
-            },
-        )
-    ]
+    assert outcome.posts == [Post(PostKind.DAYS_ALERT, ALERTS, "days:3", DAYS_FACTS)]
     assert outcome.state == WatchState(days_armed=False, days_crossings=3)
 
 
@@ -191,22 +195,7 @@ def test_rearm_at_is_n_days_plus_ten_percent() -> None:
 def test_a_spike_posts_by_how_much_and_who_spent_it_today() -> None:
     outcome = run(Rules(spike=SPIKE), WatchState(), 9000, metered(week(today=425_500)))
 
-    assert outcome.posts == [
-        Post(
-            PostKind.SPIKE,
-            ALERTS,
-            "spike:2026-12-08",
-            {
-                "day": "2026-12-08",
-                "today": "425.5",
-                "usual": "100",
-                "times": "4.2",
-                "multiple": "3",
-                "top_key": "batch",
-                "top_model": "bluebell-v2-multi",
-            },
-        )
-    ]
+    assert outcome.posts == [Post(PostKind.SPIKE, ALERTS, "spike:2026-12-08", SPIKE_FACTS)]
     assert outcome.state == WatchState(spike_last_day=TODAY)
 
 

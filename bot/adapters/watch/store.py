@@ -31,7 +31,7 @@ from bot.adapters.watch.tables import (
     write_transaction,
 )
 from bot.domain.balances import Workspace
-from bot.domain.rules import Decide, PostKind, Rules, RulesChange, Tell, Watch
+from bot.domain.rules import RULE_OF_KIND, Decide, Rules, RulesChange, Tell, Watch
 from bot.domain.runway import Sample
 
 
@@ -301,9 +301,9 @@ async def _create(conn: AsyncConnection, workspace: Workspace, values: Mapping[s
 
 
 async def _forget_crossings(conn: AsyncConnection, workspace: Workspace) -> None:
-    """With the row gone its crossing count starts again at 0: drop the finished posts it numbered."""
+    """With the row gone its crossing counts start again at 0: drop the finished posts they numbered."""
     p = posts_table.c
-    kinds = [PostKind.ALERT.value, PostKind.RECOVERY.value]
+    kinds = [kind.value for name in _ARMED_AFRESH for kind in _KINDS_OF_RULE[name]]
     finished = p.sent_at.is_not(None) | p.gave_up
     await conn.execute(
         posts_table.delete().where(scope_of(posts_table, workspace) & p.kind.in_(kinds) & finished)
@@ -311,27 +311,29 @@ async def _forget_crossings(conn: AsyncConnection, workspace: Workspace) -> None
 
 
 _KINDS_OF_RULE = {
-    "alert": (PostKind.ALERT, PostKind.RECOVERY),
-    "topups": (PostKind.TOPUP,),
-    "digest": (PostKind.DIGEST,),
+    name: tuple(kind for kind, rule in RULE_OF_KIND.items() if rule == name)
+    for name in dict.fromkeys(RULE_OF_KIND.values())
 }
+# Rules that fire once per crossing: changed, they are armed afresh.
+_ARMED_AFRESH = ("alert", "days")
 
 
 async def _retarget(conn: AsyncConnection, workspace: Workspace, before: Rules, after: Rules) -> None:
     """Posts still waiting go to a rule's new channel; a removed rule's waiting posts are dropped.
 
-    A changed alert is armed afresh and says what it has to say itself, so its waiting posts go.
+    A changed alert (or runway alert) is armed afresh and says what it has to say itself, so its
+    waiting posts go.
     """
     p = posts_table.c
     for name, kinds in _KINDS_OF_RULE.items():
         old, new = getattr(before, name), getattr(after, name)
         moved = new is not None and old is not None and new.channel != old.channel
-        if old is None or old == new or (name != "alert" and not moved and new is not None):
+        if old is None or old == new or (name not in _ARMED_AFRESH and not moved and new is not None):
             continue
         waiting = (
             scope_of(posts_table, workspace) & p.sent_at.is_(None) & p.kind.in_([k.value for k in kinds])
         )
-        if new is None or name == "alert":
+        if new is None or name in _ARMED_AFRESH:
             change: dict[str, Any] = {"gave_up": True, "last_error": "rule changed"}
         else:
             change = {"channel": new.channel}

@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from bot.domain.balances import TopupStatus
 from bot.domain.rules import AlertRule, PostKind, Rules, Watch
 from bot.domain.runway import BURNING, FLAT, Runway
+from bot.slack.blocks import spend_alerts
 from bot.slack.blocks import text as t
 from bot.slack.blocks.balance import Block, Message, context, header, message, section
 from bot.slack.channels import TOKEN_ERRORS, ChannelCheck, ChannelState
@@ -80,6 +81,8 @@ def _facts_runway(facts: Facts) -> str | None:
 
 def render(kind: PostKind, facts: Facts) -> Message:
     """The message for a queued post."""
+    if kind in spend_alerts.KINDS:
+        return spend_alerts.render(kind, facts)
     match kind:
         case PostKind.ALERT:
             return alert_message(facts)
