@@ -9,6 +9,7 @@ from datetime import date, time
 from decimal import Decimal
 from typing import Literal
 
+from bot.domain.spend_rules import DEFAULT_MULTIPLE, MAX_DAYS, MAX_MULTIPLE, MIN_DAYS, MIN_MULTIPLE
 from bot.domain.usage import Window
 from bot.slack.blocks.text import outside
 from bot.slack.ids import COMMAND, Subcommand
@@ -36,8 +37,11 @@ _ALIASES: dict[str, Subcommand] = {
 }
 
 # mrkdwn: `<` and `>` are escaped so Slack shows them instead of reading a link.
+THRESHOLD_USAGE = f"`{COMMAND} alert &lt;credits&gt; [#channel]`, `{COMMAND} alert off`"
+DAYS_USAGE = f"`{COMMAND} alert days &lt;days&gt; [#channel]`, `{COMMAND} alert days off`"
+SPIKE_USAGE = f"`{COMMAND} alert spike [&lt;multiple&gt;] [#channel]`, `{COMMAND} alert spike off`"
 USAGE: dict[Subcommand, str] = {
-    Subcommand.ALERT: f"`{COMMAND} alert &lt;credits&gt; [#channel]`, `{COMMAND} alert off`",
+    Subcommand.ALERT: f"{THRESHOLD_USAGE}; {DAYS_USAGE}; {SPIKE_USAGE}",
     Subcommand.NOTIFY: f"`{COMMAND} notify topups on [#channel]`, `{COMMAND} notify topups off`",
     Subcommand.DIGEST: f"`{COMMAND} digest daily|weekly [HH:MM] [#channel]`, `{COMMAND} digest off`",
     Subcommand.USAGE: f"`{COMMAND} usage [today|7d|30d|90d] [share]`",
@@ -46,6 +50,7 @@ USAGE_LINE = USAGE[Subcommand.USAGE]
 
 MAX_THRESHOLD = Decimal("1000000000000000")  # 1e15 credits
 THRESHOLD_PLACES = 3  # credits are exact to the millicredit
+MULTIPLE_PLACES = 2
 _ECHO_LIMIT = 40
 
 # Digits are ASCII on purpose: Decimal() would also take `١٢٣`, `1_000`, `1e5`, `NaN` and `inf`.
@@ -74,11 +79,15 @@ WINDOWS: dict[str, tuple[WindowName, int]] = {
 
 @dataclass(frozen=True, slots=True)
 class AlertArgs:
-    """`alert`, `alert off`, `alert <threshold> [#channel]`."""
+    """`alert`, `alert off`, `alert <threshold> [#channel]`; `alert days <N> [#channel]`, `alert days off`;
+    `alert spike [<multiple>] [#channel]`, `alert spike off`."""
 
     action: Literal["show", "set", "off"]
-    threshold: Decimal | None = None  # set only for "set"; > 0
+    threshold: Decimal | None = None  # set only for "set" of the threshold rule; > 0
     channel: str | None = None  # a channel id like C0123ABCD; None = the channel the command was typed in
+    rule: Literal["threshold", "days", "spike"] = "threshold"
+    days: int | None = None  # set only for "set" of the runway rule; MIN_DAYS to MAX_DAYS
+    multiple: Decimal | None = None  # set only for "set" of the spike rule; MIN_MULTIPLE to MAX_MULTIPLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,11 +143,13 @@ class Command:
 
 
 class _Usage(Exception):
-    """The words after a subcommand were not understood; `problem` says why, mrkdwn-safe."""
+    """The words after a subcommand were not understood; `problem` says why, mrkdwn-safe; `usage`, when
+    given, is the usage line of the one form that was meant."""
 
-    def __init__(self, problem: str) -> None:
+    def __init__(self, problem: str, usage: str | None = None) -> None:
         super().__init__(problem)
         self.problem = problem
+        self.usage = usage
 
 
 def parse(text: str | None) -> Command:
@@ -159,7 +170,7 @@ def parse(text: str | None) -> Command:
         if sub is Subcommand.USAGE:
             return Command(sub, args=_usage(rest))
     except _Usage as problem:
-        return Command(sub, usage=f"{problem.problem} Usage: {USAGE[sub]}")
+        return Command(sub, usage=f"{problem.problem} Usage: {problem.usage or USAGE[sub]}")
     return Command(sub, ignored_text=len(words) > 1)
 
 
@@ -172,8 +183,38 @@ def _alert(words: list[str]) -> AlertArgs:
     if words[0].lower() in _ALERT_OFF:
         _nothing_after(words[1:])
         return AlertArgs("off")
+    rule = words[0].lower()
+    if rule in ("days", "spike"):
+        try:
+            return _days_alert(words[1:]) if rule == "days" else _spike_alert(words[1:])
+        except _Usage as problem:
+            raise _Usage(problem.problem, DAYS_USAGE if rule == "days" else SPIKE_USAGE) from None
     threshold = _threshold(words[0])
     return AlertArgs("set", threshold=threshold, channel=_only_channel(words[1:]))
+
+
+def _days_alert(words: list[str]) -> AlertArgs:
+    if words and words[0].lower() in _ALERT_OFF:
+        _nothing_after(words[1:])
+        return AlertArgs("off", rule="days")
+    between = f"The runway alert takes a whole number of days from {MIN_DAYS} to {MAX_DAYS}"
+    if not words or _looks_like_channel(words[0]):
+        raise _Usage(f"{between}, like `alert days 5`.")
+    word = words[0]
+    if not (word.isascii() and word.isdigit() and len(word) < 10 and MIN_DAYS <= int(word) <= MAX_DAYS):
+        raise _Usage(f"{between}, not {_quote(word)}.")
+    return AlertArgs("set", channel=_only_channel(words[1:]), rule="days", days=int(word))
+
+
+def _spike_alert(words: list[str]) -> AlertArgs:
+    if words and words[0].lower() in _ALERT_OFF:
+        _nothing_after(words[1:])
+        return AlertArgs("off", rule="spike")
+    multiple = DEFAULT_MULTIPLE
+    if words and not _looks_like_channel(words[0]):
+        multiple = _multiple(words[0])
+        words = words[1:]
+    return AlertArgs("set", channel=_only_channel(words), rule="spike", multiple=multiple)
 
 
 def _notify(words: list[str]) -> NotifyArgs:
@@ -278,6 +319,25 @@ def _threshold(word: str) -> Decimal:
         raise _Usage(f"The threshold must be more than 0 credits, not {_quote(word)}.")
     if value > MAX_THRESHOLD:
         raise _Usage(f"{_quote(word)} is too large: the most is 1,000,000,000,000,000 credits.")
+    return value
+
+
+def _multiple(word: str) -> Decimal:
+    """`2.5`, `4x` → Decimal('2.5'), Decimal('4'): from 1.5 to 100, at most 2 decimals; raises `_Usage`."""
+    typed = word[:-1] if word[-1:] in ("x", "X") else word
+    between = f"The spike alert takes a multiple from {MIN_MULTIPLE} to {MAX_MULTIPLE}, not {_quote(word)}."
+    if _NEGATIVE_NUMBER.fullmatch(typed):
+        raise _Usage(between)
+    match = _PLAIN_NUMBER.fullmatch(typed)
+    if match is None:
+        raise _Usage(f"{_quote(word)} is not a multiple (like 3 or 2.5) or a channel.")
+    fraction = (match["fraction"] or "").rstrip("0")
+    if len(fraction) > MULTIPLE_PLACES:
+        raise _Usage(f"{_quote(word)} has more than {MULTIPLE_PLACES} decimal places: like 2.5 or 2.75.")
+    whole = match["whole"].lstrip("0") or "0"
+    value = Decimal(f"{whole}.{fraction}" if fraction else whole)
+    if not MIN_MULTIPLE <= value <= MAX_MULTIPLE:
+        raise _Usage(between)
     return value
 
 

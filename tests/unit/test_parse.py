@@ -23,7 +23,10 @@ from bot.slack.commands import (
 )
 from bot.slack.ids import COMMAND, Subcommand
 
-ALERT_USAGE = f"`{COMMAND} alert &lt;credits&gt; [#channel]`, `{COMMAND} alert off`"
+THRESHOLD_USAGE = f"`{COMMAND} alert &lt;credits&gt; [#channel]`, `{COMMAND} alert off`"
+DAYS_USAGE = f"`{COMMAND} alert days &lt;days&gt; [#channel]`, `{COMMAND} alert days off`"
+SPIKE_USAGE = f"`{COMMAND} alert spike [&lt;multiple&gt;] [#channel]`, `{COMMAND} alert spike off`"
+ALERT_USAGE = f"{THRESHOLD_USAGE}; {DAYS_USAGE}; {SPIKE_USAGE}"
 NOTIFY_USAGE = f"`{COMMAND} notify topups on [#channel]`, `{COMMAND} notify topups off`"
 DIGEST_USAGE = f"`{COMMAND} digest daily|weekly [HH:MM] [#channel]`, `{COMMAND} digest off`"
 
@@ -39,6 +42,39 @@ MRKDWN_SAFE = re.compile(r"(?:[^&<>\n]|&amp;|&lt;|&gt;)*")
 
 def alert_usage(problem: str) -> Command:
     return Command(Subcommand.ALERT, usage=f"{problem} Usage: {ALERT_USAGE}")
+
+
+def days(count: int, channel: str | None = None) -> AlertArgs:
+    return AlertArgs("set", channel=channel, rule="days", days=count)
+
+
+def spike(multiple: str = "3", channel: str | None = None) -> AlertArgs:
+    return AlertArgs("set", channel=channel, rule="spike", multiple=Decimal(multiple))
+
+
+# `alert days` and `alert spike`, typed: what they set or remove.
+DAYS_AND_SPIKE = {
+    "alert days 5": days(5),
+    "alert DAYS 1": days(1),
+    "alert days 90": days(90),
+    "alert days 007": days(7),
+    "alert days 14 <#C0123ABCD|ops>": days(14, "C0123ABCD"),
+    "alert days 14 C0123ABCD": days(14, "C0123ABCD"),
+    "alert days off": AlertArgs("off", rule="days"),
+    "alert days Remove": AlertArgs("off", rule="days"),
+    "alert spike": spike(),
+    "alert spike 2.5": spike("2.5"),
+    "alert spike 1.5": spike("1.5"),
+    "alert spike 100": spike("100"),
+    "alert spike 100.00": spike("100"),
+    "alert spike 002.50": spike("2.5"),
+    "alert spike 4x": spike("4"),
+    "alert spike 2.75X": spike("2.75"),
+    "alert spike <#C0123ABCD|ops>": spike("3", "C0123ABCD"),
+    "alert Spike 5 G0123ABCD": spike("5", "G0123ABCD"),
+    "alert spike off": AlertArgs("off", rule="spike"),
+    "alert spike none": AlertArgs("off", rule="spike"),
+}
 
 
 def notify_usage(problem: str) -> Command:
@@ -70,7 +106,11 @@ def test_subcommands_keep_their_order_and_values_with_the_new_ones_appended() ->
 
 def test_usage_strings() -> None:
     assert USAGE == {
-        Subcommand.ALERT: "`/breeze-balance alert &lt;credits&gt; [#channel]`, `/breeze-balance alert off`",
+        Subcommand.ALERT: (
+            "`/breeze-balance alert &lt;credits&gt; [#channel]`, `/breeze-balance alert off`; "
+            "`/breeze-balance alert days &lt;days&gt; [#channel]`, `/breeze-balance alert days off`; "
+            "`/breeze-balance alert spike [&lt;multiple&gt;] [#channel]`, `/breeze-balance alert spike off`"
+        ),
         Subcommand.NOTIFY: (
             "`/breeze-balance notify topups on [#channel]`, `/breeze-balance notify topups off`"
         ),
@@ -185,6 +225,7 @@ def test_unknown_text_becomes_help_naming_it(typed: str, unknown: str) -> None:
             "alert\t2,500.75\t\t<#C0123ABCD|général>",
             AlertArgs("set", threshold=Decimal("2500.75"), channel="C0123ABCD"),
         ),
+        *DAYS_AND_SPIKE.items(),
     ],
 )
 def test_alert(typed: str, args: AlertArgs) -> None:
@@ -306,8 +347,56 @@ def test_alert_usage_errors(typed: str, problem: str) -> None:
 def test_the_example_usage_line() -> None:
     assert parse("alert lots").usage == (
         "“lots” is not a number of credits. "
-        "Usage: `/breeze-balance alert &lt;credits&gt; [#channel]`, `/breeze-balance alert off`"
+        "Usage: `/breeze-balance alert &lt;credits&gt; [#channel]`, `/breeze-balance alert off`; "
+        "`/breeze-balance alert days &lt;days&gt; [#channel]`, `/breeze-balance alert days off`; "
+        "`/breeze-balance alert spike [&lt;multiple&gt;] [#channel]`, `/breeze-balance alert spike off`"
     )
+
+
+# --- alert days, alert spike ---------------------------------------------------------------------
+
+
+DAYS_RANGE = "The runway alert takes a whole number of days from 1 to 90"
+SPIKE_RANGE = "The spike alert takes a multiple from 1.5 to 100"
+
+
+@pytest.mark.parametrize(
+    ("typed", "problem"),
+    [
+        ("alert days", f"{DAYS_RANGE}, like `alert days 5`."),
+        ("alert days <#C0123ABCD>", f"{DAYS_RANGE}, like `alert days 5`."),
+        ("alert days 0", f"{DAYS_RANGE}, not “0”."),
+        ("alert days 91", f"{DAYS_RANGE}, not “91”."),
+        ("alert days 365", f"{DAYS_RANGE}, not “365”."),
+        ("alert days -3", f"{DAYS_RANGE}, not “-3”."),
+        ("alert days 2.5", f"{DAYS_RANGE}, not “2.5”."),
+        ("alert days five", f"{DAYS_RANGE}, not “five”."),
+        ("alert days 1e1", f"{DAYS_RANGE}, not “1e1”."),
+        ("alert days ٥", f"{DAYS_RANGE}, not “٥”."),
+        ("alert days " + "9" * 5000, f"{DAYS_RANGE}, not “" + "9" * 39 + "…”."),
+        ("alert days 5 #general", f"“#general” {PLAIN_CHANNEL}"),
+        ("alert days 5 <#C0123ABCD> now", "“now” was not expected there."),
+        ("alert days off now", "“now” was not expected there."),
+        ("alert spike 1.4", f"{SPIKE_RANGE}, not “1.4”."),
+        ("alert spike 1", f"{SPIKE_RANGE}, not “1”."),
+        ("alert spike 0", f"{SPIKE_RANGE}, not “0”."),
+        ("alert spike 100.01", f"{SPIKE_RANGE}, not “100.01”."),
+        ("alert spike 1000", f"{SPIKE_RANGE}, not “1000”."),
+        ("alert spike " + "9" * 5000, f"{SPIKE_RANGE}, not “" + "9" * 39 + "…”."),
+        ("alert spike -2", f"{SPIKE_RANGE}, not “-2”."),
+        ("alert spike 2.555", "“2.555” has more than 2 decimal places: like 2.5 or 2.75."),
+        ("alert spike lots", "“lots” is not a multiple (like 3 or 2.5) or a channel."),
+        ("alert spike 1e2", "“1e2” is not a multiple (like 3 or 2.5) or a channel."),
+        ("alert spike NaN", "“NaN” is not a multiple (like 3 or 2.5) or a channel."),
+        ("alert spike x", "“x” is not a multiple (like 3 or 2.5) or a channel."),
+        ("alert spike 3 4", "“4” is not a channel."),
+        ("alert spike #general", f"“#general” {PLAIN_CHANNEL}"),
+        ("alert spike off please", "“please” was not expected there."),
+    ],
+)
+def test_alert_days_and_spike_usage_errors(typed: str, problem: str) -> None:
+    usage = DAYS_USAGE if typed.split()[1] == "days" else SPIKE_USAGE  # the form meant, not all three
+    assert parse(typed).usage == f"{problem} Usage: {usage}"
 
 
 # --- notify --------------------------------------------------------------------------------------

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 
-from bot.domain.rules import PostKind
-from bot.slack.blocks import notices
+from bot.domain.rules import DaysRule, PostKind, Rules, SpikeRule, WatchState
+from bot.slack.blocks import notices, spend_alerts
 from bot.slack.blocks.balance import Message
 from tests.unit.test_spend_rules import DAYS_FACTS, SPIKE_FACTS
 
@@ -92,3 +93,18 @@ def test_missing_or_broken_facts_still_give_a_message(kind: PostKind) -> None:
         message = notices.render(kind, facts)
         assert message.text
         assert "<y" not in shown(message)
+
+
+def test_the_rules_say_when_the_runway_alert_has_fired() -> None:
+    rules = Rules(days=DaysRule(5, "C0RUNWAY01", "U1"), spike=SpikeRule(Decimal("2.5"), "C0SPIKES01", "U1"))
+
+    armed = spend_alerts.rules_lines(rules, WatchState())
+    fired = spend_alerts.rules_lines(rules, WatchState(days_armed=False, days_crossings=1))
+
+    assert armed == [
+        "*Runway alert:* under 5 days in <#C0RUNWAY01> (armed)",
+        "*Spike alert:* a day over 2.5x the usual day, in <#C0SPIKES01>",
+    ]
+    assert fired[0] == (
+        "*Runway alert:* under 5 days in <#C0RUNWAY01> (fired, waiting for it to be back above 5.5 days)"
+    )

@@ -177,6 +177,9 @@ HELP_LINES = (
     f"1,500 credits, `{COMMAND} notify topups on #channel` posts each new top-up, and "
     f"`{COMMAND} digest daily 09:00 #channel` posts a summary (`weekly`: on Mondays); "
     "`off` stops each one.",
+    f"Workspace admins, from Breeze's metering: `{COMMAND} alert days 5 #channel` warns once when "
+    f"fewer than 5 days of credits are left at the last week's rate, and `{COMMAND} alert spike #channel` "
+    "when a day's spend is over 3 times the usual day (`alert days off`, `alert spike off` stop them).",
 )
 
 

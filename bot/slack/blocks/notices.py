@@ -15,7 +15,7 @@ from bot.slack.blocks import spend_alerts
 from bot.slack.blocks import text as t
 from bot.slack.blocks.balance import Block, Message, context, header, message, section
 from bot.slack.channels import TOKEN_ERRORS, ChannelCheck, ChannelState
-from bot.slack.commands import USAGE
+from bot.slack.commands import THRESHOLD_USAGE, USAGE
 from bot.slack.ids import COMMAND, BlockId, Subcommand
 
 Facts = Mapping[str, str]
@@ -261,7 +261,8 @@ def rules_lines(watch: Watch | None) -> list[str]:
             f"*Alert:* below {t.credits(rules.alert.threshold)} in {_channel(rules.alert.channel)} ({state})"
         )
     else:
-        lines.append(f"*Alert:* off. {USAGE[Subcommand.ALERT]}")
+        lines.append(f"*Alert:* off. {THRESHOLD_USAGE}")
+    lines += spend_alerts.rules_lines(rules, watch.state if watch is not None else None)
     if rules.topups is not None:
         lines.append(f"*Top-up notices:* on, in {_channel(rules.topups.channel)}")
     else:

@@ -10,10 +10,11 @@ from contextlib import suppress
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from bot.domain.rules import DaysRule, PostKind
+from bot.domain.rules import DaysRule, PostKind, Rules, WatchState
 from bot.domain.usage import WEEK_DAYS
 from bot.slack.blocks import text as t
 from bot.slack.blocks.balance import Message, context, header, message, section
+from bot.slack.commands import DAYS_USAGE, SPIKE_USAGE
 from bot.slack.ids import COMMAND, BlockId
 
 Facts = Mapping[str, str]
@@ -107,6 +108,47 @@ def spike_message(facts: Facts) -> Message:
     return message(fallback, blocks, "in_channel")
 
 
+# --- rules, for admins ---------------------------------------------------------------------------
+
+
+def rules_lines(rules: Rules, state: WatchState | None) -> list[str]:
+    """The runway and spike rules' lines among the others: what each does, where, and its state."""
+    lines = []
+    if rules.days is not None:
+        days = rules.days
+        fired = state is not None and not state.days_armed
+        status = (
+            f"fired, waiting for it to be back above {t.number(days.rearm_at)} days" if fired else "armed"
+        )
+        lines.append(f"*Runway alert:* under {days.days} days in {_where(days.channel)} ({status})")
+    else:
+        lines.append(f"*Runway alert:* off. {DAYS_USAGE}")
+    if rules.spike is not None:
+        spike = rules.spike
+        lines.append(
+            f"*Spike alert:* a day over {t.number(spike.multiple)}x the usual day, in {_where(spike.channel)}"
+        )
+    else:
+        lines.append(f"*Spike alert:* off. {SPIKE_USAGE}")
+    return lines
+
+
+def days_note(where: str, days: int) -> str:
+    """What `alert days <N>` set."""
+    return (
+        f":white_check_mark: I'll post in {where} once when the runway falls under {days} days at the last "
+        f"{WEEK_DAYS} complete days' rate (Breeze's metering), and again only after it has recovered."
+    )
+
+
+def spike_note(where: str, multiple: Decimal) -> str:
+    """What `alert spike [<multiple>]` set."""
+    return (
+        f":white_check_mark: I'll post in {where} when a day's spend is over {t.number(multiple)}x the "
+        f"usual day (the average of the last {WEEK_DAYS} complete days), at most once a day."
+    )
+
+
 # --- the facts -----------------------------------------------------------------------------------
 
 
@@ -152,6 +194,10 @@ def _drivers(facts: Facts) -> str:
 
 
 _DRIVERS = (("key", "top_key"), ("model", "top_model"))
+
+
+def _where(channel: str) -> str:
+    return f"<#{t.identifier(channel, 24)}>"
 
 
 def _capital(words: str) -> str:

@@ -6,7 +6,7 @@ import logging
 
 from bot.domain.balances import Workspace
 from bot.domain.rules import DEFAULT_DIGEST_TIME, Frequency
-from bot.slack.blocks import notices
+from bot.slack.blocks import notices, spend_alerts
 from bot.slack.blocks.balance import Message
 from bot.slack.blocks.text import credits
 from bot.slack.commands import AlertArgs, Command, DigestArgs, NotifyArgs
@@ -40,6 +40,12 @@ async def reply_for(command: Command, request: CommandRequest, parts: Parts) -> 
                 f":white_check_mark: I'll post in {where} once when the balance falls below "
                 f"{credits(threshold)}, and again only after it has recovered."
             )
+        case AlertArgs(rule="days", days=under) if under is not None:
+            await parts.watch.set_days(workspace, under, channel, user)
+            note = spend_alerts.days_note(where, under)
+        case AlertArgs(rule="spike", multiple=multiple) if multiple is not None:
+            await parts.watch.set_spike(workspace, multiple, channel, user)
+            note = spend_alerts.spike_note(where, multiple)
         case NotifyArgs():
             await parts.watch.set_topups(workspace, channel, user)
             note = (
@@ -67,6 +73,12 @@ async def _off(
     args: AlertArgs | NotifyArgs | DigestArgs, workspace: Workspace, user: str, parts: Parts
 ) -> tuple[Message, str]:
     match args:
+        case AlertArgs(rule="days"):
+            await parts.watch.clear_days(workspace)
+            note = ":wastebasket: The runway alert is off."
+        case AlertArgs(rule="spike"):
+            await parts.watch.clear_spike(workspace)
+            note = ":wastebasket: The spike alert is off."
         case AlertArgs():
             await parts.watch.clear_alert(workspace)
             note = ":wastebasket: The low-balance alert is off."
