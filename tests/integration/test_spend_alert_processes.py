@@ -1,0 +1,102 @@
+"""The runway and spike alerts as a PaaS runs them: the Procfile's web line and two worker lines on one
+PostgreSQL, against the fake Breeze and its metering. Every wait is a bounded poll for something to
+arrive; nothing measures time."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tests.conftest import API_KEY, BOT_TOKEN, SIGNING_SECRET
+from tests.fakes import FakeMetering, FakeServer, Metered
+from tests.integration import test_worker_processes as paas
+from tests.integration.test_worker_processes import (
+    CHANNEL,
+    BreezeScript,
+    Processes,
+    app_env,
+    command,
+    posts,
+    prepared_postgres,
+    procfile_argv,
+    release,
+    script_breeze,
+    script_slack,
+    start_web,
+    wait_checks,
+    wait_until,
+)
+
+# The Procfile's processes, and an empty working directory for them.
+procs = paas.procs
+cwd = paas.cwd
+
+
+def kinds(slack_api: FakeServer) -> Counter[str]:
+    """The runway alerts, recoveries and spike alerts posted so far (anything else as `other`)."""
+    found: Counter[str] = Counter()
+    for post in posts(slack_api):
+        text = str(post.get("text", ""))
+        name = next((n for prefix, n in _KINDS if text.startswith(prefix)), "other")
+        found[name] += 1
+    return found
+
+
+_KINDS = (
+    ("Breeze runway is short", "days"),
+    ("Breeze runway recovered", "recovery"),
+    ("Breeze spend spike", "spike"),
+)
+
+
+def test_two_procfile_workers_on_postgresql_post_each_runway_crossing_and_spike_once(
+    procs: Processes,
+    cwd: Path,
+    breeze: FakeServer,
+    slack_api: FakeServer,
+    hooks: FakeServer,
+    metering: FakeMetering,
+) -> None:
+    url = prepared_postgres()
+    script_slack(slack_api)
+    balance = script_breeze(breeze, BreezeScript(2000))  # 20 days at 100 credits a day
+    today = datetime.now(UTC).date()
+    metering.spent(*(Metered(today - timedelta(days=n), 100_000) for n in range(1, 8)))
+    metering.spent(Metered(today, 500_000, key_id="key_batch", key_name="batch"))  # 5 times the usual day
+    env = app_env(breeze, slack_api, url, USAGE_REFRESH_SECONDS="60")
+    release(env, cwd)
+    web = start_web(procs, procfile_argv("web"), env, cwd)
+    for name in ("worker1", "worker2"):
+        procs.start(name, procfile_argv("worker"), env, cwd)
+
+    reply = command(web, hooks, f"alert spike <#{CHANNEL}|alerts>")
+    assert f"I'll post in <#{CHANNEL}> when a day's spend is over 3x the usual day" in reply, reply
+    reply = command(web, hooks, f"alert days 5 <#{CHANNEL}|alerts>")
+    assert f"I'll post in <#{CHANNEL}> once when the runway falls under 5 days" in reply, reply
+
+    wait_until(lambda: kinds(slack_api)["spike"] >= 1, "the spike alert", procs)
+    wait_checks(breeze, 6, procs)
+    assert kinds(slack_api) == {"spike": 1}, posts(slack_api)
+
+    balance.balance = 400  # 4 days
+    wait_until(lambda: kinds(slack_api)["days"] >= 1, "the runway alert", procs)
+    wait_checks(breeze, 6, procs)
+    assert kinds(slack_api) == {"spike": 1, "days": 1}, posts(slack_api)
+
+    balance.balance = 600  # 6 days: at least 5.5
+    wait_until(lambda: kinds(slack_api)["recovery"] >= 1, "the runway's recovery", procs)
+    balance.balance = 300
+    wait_until(lambda: kinds(slack_api)["days"] >= 2, "the second runway alert", procs)
+    wait_checks(breeze, 6, procs)
+    assert kinds(slack_api) == {"spike": 1, "days": 2, "recovery": 1}, posts(slack_api)
+    assert {p["channel"] for p in posts(slack_api)} == {CHANNEL}
+    assert "key *batch*" in str(next(p for p in posts(slack_api) if p["text"].startswith("Breeze spend")))
+
+    for name in ("worker1", "worker2"):
+        assert procs.stop(name) == 0, procs.log(name)
+    procs.stop("web")
+    output = procs.logs()
+    assert "Traceback" not in output
+    for secret in (API_KEY, BOT_TOKEN, SIGNING_SECRET):
+        assert secret not in output
