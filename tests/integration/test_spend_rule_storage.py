@@ -16,17 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.adapters import db
 from bot.adapters.watch.store import WatchStore
 from bot.domain.balances import Workspace
-from bot.domain.rules import (
-    AlertRule,
-    Checked,
-    DaysRule,
-    Outcome,
-    Post,
-    PostKind,
-    Rules,
-    SpikeRule,
-    Watch,
-)
+from bot.domain.rules import AlertRule, Checked, DaysRule, Outcome, Post, PostKind, Rules, SpikeRule, Watch
 from bot.domain.runway import Sample
 from tests.integration.test_storage import on_database, raw_rows
 

@@ -9,16 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.domain.rules import (
-    AlertRule,
-    DaysRule,
-    Outcome,
-    Post,
-    PostKind,
-    Rules,
-    SpikeRule,
-    WatchState,
-)
+from bot.domain.rules import AlertRule, DaysRule, Outcome, Post, PostKind, Rules, SpikeRule, WatchState
 from bot.domain.spend import Metering, WeekSpend
 from bot.domain.spend_rules import evaluate_spend
 from bot.domain.usage import KeyBudget

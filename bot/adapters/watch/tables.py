@@ -58,6 +58,11 @@ def _workspace_columns() -> list[sa.Column[Any]]:
     ]
 
 
+def _rule(name: str, setting: sa.Column[Any]) -> list[sa.Column[Any]]:
+    """A rule's own setting, then where it posts and who set it."""
+    return [setting, sa.Column(f"{name}_channel", sa.String(32)), sa.Column(f"{name}_set_by", sa.String(32))]
+
+
 rules_table = sa.Table(
     "watch_rules",
     _metadata,
@@ -88,14 +93,10 @@ rules_table = sa.Table(
     sa.Column("fault_notified", sa.String(64)),
     sa.Column("post_faults", sa.Text),
     sa.Column("posts_hold_until", sa.DateTime(timezone=True)),
-    sa.Column("days_under", sa.Integer),
-    sa.Column("days_channel", sa.String(32)),
-    sa.Column("days_set_by", sa.String(32)),
+    *_rule("days", sa.Column("days_under", sa.Integer)),
     sa.Column("days_armed", sa.Boolean),
     sa.Column("days_crossings", sa.Integer),
-    sa.Column("spike_multiple", sa.String(16)),
-    sa.Column("spike_channel", sa.String(32)),
-    sa.Column("spike_set_by", sa.String(32)),
+    *_rule("spike", sa.Column("spike_multiple", sa.String(16))),
     sa.Column("spike_last_day", sa.Date),
 )
 

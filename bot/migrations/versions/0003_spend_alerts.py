@@ -2,11 +2,7 @@
 
 `days_*`: warn when the runway falls under `days_under` days, armed (or fired) and counted per
 crossing like the low-balance alert. `spike_*`: warn when a day's spend is over `spike_multiple` times
-the usual day, at most once per UTC day (`spike_last_day`).
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-12-08
+the usual day, at most once per UTC day (`spike_last_day`). Revision 0003, after 0002.
 """
 
 from __future__ import annotations
