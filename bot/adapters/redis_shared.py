@@ -30,7 +30,7 @@ from redis.exceptions import MaxConnectionsError, RedisError
 
 from bot.domain.balances import Balance, Topup
 from bot.domain.spend import Metering, WeekSpend
-from bot.domain.usage import DaySpend, KeyBudget, MeteredRequest, UsageReport, Window
+from bot.domain.usage import DaySpend, KeyBudget, MeteredRequest, Spender, Split, UsageReport, Window
 from bot.errors import MeteringUnavailable
 
 log = logging.getLogger(__name__)
@@ -102,13 +102,27 @@ def _metering_from(raw: str | bytes) -> Metering:
     data = json.loads(raw)
     week, budget = data["week"], data["budget"]
     if week is not None:
-        week = WeekSpend(**{**week, "today": date.fromisoformat(week["today"]), "days": tuple(week["days"])})
+        splits = {name: _split_from(week.get(name)) for name in ("by_key", "by_model")}
+        today, days = date.fromisoformat(week["today"]), tuple(week["days"])
+        week = WeekSpend(**{**week, "today": today, "days": days, **splits})
     if budget is not None:
         amounts = {
             k: None if v is None else Decimal(v) for k, v in budget.items() if k not in ("key_id", "name")
         }
         budget = KeyBudget(budget["key_id"], budget["name"], **amounts)
     return Metering(datetime.fromisoformat(data["read_at"]), week, budget, data["key_week_millicredits"])
+
+
+def _split_from(data: dict[str, Any] | None) -> Split | None:
+    if data is None:
+        return None
+
+    def spender(found: dict[str, Any]) -> Spender:
+        return Spender(found["label"], found["millicredits"], found["requests"], Decimal(found["share"]))
+
+    other = data["other"]
+    top = tuple(spender(found) for found in data["top"])
+    return Split(top, None if other is None else spender(other), data["read"], data["total"])
 
 
 def _usage_json(found: UsageReport | MeteringUnavailable) -> str:

@@ -12,7 +12,7 @@ Choices worth knowing:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal, localcontext
 
@@ -47,6 +47,12 @@ class WeekSpend:
     week_top_model: str | None
     today_top_key: str | None
     today_top_model: str | None
+    # The week's biggest spenders, from the requests read (`Split.sampled` says when not all were).
+    by_key: Split | None = None
+    by_model: Split | None = None
+    # Who spent most on the last day of the week (yesterday, for a read of today).
+    last_day_top_key: str | None = None
+    last_day_top_model: str | None = None
 
     def __post_init__(self) -> None:
         if len(self.days) != WEEK_DAYS:
@@ -82,14 +88,21 @@ def week_spend(today: date, week: UsageReport, today_report: UsageReport) -> Wee
     if week.daily is None:
         raise ValueError("the week's report has no per-day spend")
     spent = {entry.day: entry.millicredits for entry in week.daily}
+    last = week.window.end
+    last_day = replace(week, requests=tuple(r for r in week.requests if r.day == last))
+    by_key, by_model = split_by_key(week), split_by_model(week)
     return WeekSpend(
         today=today,
         days=tuple(spent.get(day, 0) for day in week.window.dates()),
         today_millicredits=today_report.cost_millicredits,
-        week_top_key=_top_label(split_by_key(week)),
-        week_top_model=_top_label(split_by_model(week)),
+        week_top_key=_top_label(by_key),
+        week_top_model=_top_label(by_model),
         today_top_key=_top_label(split_by_key(today_report)),
         today_top_model=_top_label(split_by_model(today_report)),
+        by_key=by_key,
+        by_model=by_model,
+        last_day_top_key=_top_label(split_by_key(last_day)),
+        last_day_top_model=_top_label(split_by_model(last_day)),
     )
 
 
