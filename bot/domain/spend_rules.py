@@ -11,6 +11,10 @@ Pure: the metering, the balance and the time are passed in.
   and at least `SPIKE_MIN_CREDITS`. With fewer than `BASELINE_DAYS` of those days spending anything
   there is no baseline yet, and no spike.
 
+With metering, a low-balance alert and a digest that `evaluate` queued also state the metered runway
+(`runway_facts`, names starting `metered_`), and a digest the spend of the whole UTC days it covers
+and who spent most of it, so a post delivered later says the numbers of its check.
+
 Their posts' dedupe keys (`days:<crossing>`, `days-recovery:<crossing>`, `spike:<UTC date>`) and the
 state they change are stored with the other rules' under the workspace's row lock, so each is
 posted once however many workers check at once.
@@ -22,7 +26,7 @@ from dataclasses import replace
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal, localcontext
 
-from bot.domain.rules import DaysRule, Outcome, Post, PostKind, Rules, SpikeRule, WatchState
+from bot.domain.rules import DaysRule, Frequency, Outcome, Post, PostKind, Rules, SpikeRule, WatchState
 from bot.domain.spend import MeteredRunway, Metering, WeekSpend
 from bot.domain.usage import credits_of, utc_day
 
@@ -33,6 +37,9 @@ DEFAULT_MULTIPLE = Decimal(3)
 SPIKE_MIN_CREDITS = Decimal(10)
 # Days of the week that must have spent something for their average to be a baseline.
 BASELINE_DAYS = 3
+
+# The names of the metered runway's facts in a low-balance alert or a digest start with this.
+METERED = "metered_"
 
 _MILLICREDIT = Decimal("0.001")
 _TENTH = Decimal("0.1")
@@ -46,7 +53,8 @@ def evaluate_spend(
     week = metering.week if metering is not None else None
     if metering is None or week is None:
         return outcome  # no metering, no runway, no spike: nothing fires, nothing recovers
-    state, posts = outcome.state, list(outcome.posts)
+    state = outcome.state
+    posts = [_with_metering(post, metering, credits, now) for post in outcome.posts]
     if rules.days is not None:
         state, found = _days(rules.days, state, credits, now, metering.runway(credits, now), week)
         posts += found
@@ -109,23 +117,55 @@ def _spike(
 def _runway_facts(
     rule: DaysRule, runway: MeteredRunway, credits: Decimal, now: datetime, week: WeekSpend
 ) -> dict[str, str]:
-    assert runway.days_left is not None
-    facts = {
+    return {
         "days": str(rule.days),
-        "days_left": _plain(runway.days_left),
-        "per_day": _plain(runway.per_day.quantize(_MILLICREDIT)),
         "balance": _plain(credits),
-        "on": utc_day(now).isoformat(),
+        **runway_facts(runway, now),
         **_top("top_key", week.week_top_key),
         **_top("top_model", week.week_top_model),
     }
+
+
+def runway_facts(runway: MeteredRunway, now: datetime, prefix: str = "") -> dict[str, str]:
+    """The metered runway as a post's facts (each name after `prefix`), to say the same numbers later."""
+    found = {"on": utc_day(now).isoformat(), "per_day": _plain(runway.per_day.quantize(_MILLICREDIT))}
+    if runway.days_left is not None:
+        found["days_left"] = _plain(runway.days_left)
     if runway.until is not None:
-        facts["until"] = runway.until.isoformat()
+        found["until"] = runway.until.isoformat()
     if runway.by_key_limit:
-        facts["by_key_limit"] = "true"
+        found["by_key_limit"] = "true"
         if runway.key_remaining is not None:
-            facts["key_remaining"] = _plain(runway.key_remaining)
-    return facts
+            found["key_remaining"] = _plain(runway.key_remaining)
+    return {f"{prefix}{name}": value for name, value in found.items()}
+
+
+def _with_metering(post: Post, metering: Metering, credits: Decimal, now: datetime) -> Post:
+    """A low-balance alert or a digest with the metered runway; a digest with the spend it covers too."""
+    runway = metering.runway(credits, now)
+    if post.kind not in (PostKind.ALERT, PostKind.DIGEST) or runway is None or metering.week is None:
+        return post
+    facts = {**post.facts, **runway_facts(runway, now, METERED)}
+    if post.kind is PostKind.DIGEST:
+        facts.update(_spend_facts(metering.week, weekly=post.facts.get("frequency") == Frequency.WEEKLY))
+    return replace(post, facts=facts)
+
+
+def _spend_facts(week: WeekSpend, *, weekly: bool) -> dict[str, str]:
+    """What a digest covers: the last 7 complete UTC days (weekly) or the last one (daily), exactly."""
+    days = week.daily() if weekly else week.daily()[-1:]
+    top_key, top_model = (
+        (week.week_top_key, week.week_top_model)
+        if weekly
+        else (week.last_day_top_key, week.last_day_top_model)
+    )
+    return {
+        "spent": _plain(credits_of(sum(day.millicredits for day in days))),
+        "spent_from": days[0].day.isoformat(),
+        "spent_to": days[-1].day.isoformat(),
+        **_top("top_key", top_key),
+        **_top("top_model", top_model),
+    }
 
 
 def _top(name: str, label: str | None) -> dict[str, str]:

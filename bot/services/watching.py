@@ -257,9 +257,13 @@ class WatchService:
         return CheckReport(workspace, True, posts)
 
     async def _balance_and_metering(self, watch: Watch) -> tuple[tuple[SecretStr, Balance], Metering | None]:
-        """The balance, and Breeze's metering beside it when a rule of the workspace needs it."""
+        """The balance, and Breeze's metering beside it when a rule of the workspace shows or needs it
+        (all but top-up notices)."""
+        rules = watch.rules
         reading = self._balances.current(watch.workspace, fresh=True)
-        if self._metering is None or (watch.rules.days is None and watch.rules.spike is None):
+        if self._metering is None or all(
+            r is None for r in (rules.alert, rules.digest, rules.days, rules.spike)
+        ):
             return await reading, None
         return await self._metering.beside(watch.workspace, reading, extra_seconds=METERING_WAIT_SECONDS)
 

@@ -8,18 +8,21 @@ now. Nothing here waits on real time.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from bot.domain.balances import Workspace
+from bot.domain.rules import Frequency
 from tests.conftest import texts
 from tests.fakes import USAGE_PATH, FakeMetering, FakeServer, Metered
 from tests.integration.test_worker import (
     ADMIN,
     ALERTS,
+    DIGESTS,
+    INTERVAL,
     PAST_ANY_BACKOFF,
     Account,
     Bot,
@@ -352,16 +355,86 @@ def test_with_metering_answering_404_the_other_rules_work_as_before(world: World
     world.run(scenario)
 
 
-def test_metering_is_not_read_for_a_workspace_without_runway_or_spike_rules(
+def test_metering_is_not_read_for_a_workspace_with_only_top_up_notices(
     world: World, metering: FakeMetering
 ) -> None:
     spending(world, metering, 1000)
 
     async def scenario(bot: Bot) -> None:
-        await bot.watch.set_alert(WS, Decimal("1500"), ALERTS, ADMIN)
+        await bot.watch.set_topups(WS, ALERTS, ADMIN)
         await bot.run_pass()
         await bot.next_pass()
-        assert kinds(world.slack.posts()) == ["alert"]
         assert metering.calls() == []
+
+    world.run(scenario)
+
+
+# --- the low-balance alert and the digest, from metering -------------------------------------------
+
+
+def test_a_daily_digest_shows_the_metered_runway_with_its_date_and_yesterdays_spend_and_who_spent_it(
+    world: World, metering: FakeMetering
+) -> None:
+    spending(world, metering, 2000)  # 100 credits a day by `prod`
+    spend_today(metering, 300, on=WEEK[-1])  # and 300 more yesterday, by `batch`: 1,000 in the week
+
+    async def scenario(bot: Bot) -> None:
+        await bot.watch.set_digest(WS, Frequency.DAILY, time(9, 30), "UTC", DIGESTS, ADMIN)
+        await bot.run_pass()
+        assert world.slack.posts() == []
+        await bot.run_pass(after=31 * 60)  # 09:31 UTC
+        [digest] = world.slack.posts()
+        runway = (
+            "about 14 days left, until around Tue Dec 22, at 143 credits a day "
+            "(an estimate from the last 7 complete days of Breeze's metering)"
+        )
+        assert digest["text"] == f"Breeze daily digest: 2,000 credits; {runway}"
+        assert_block_kit(digest)
+        said = texts(digest)
+        assert f"*Runway:* A{runway[1:]}" in said
+        assert (
+            "*Spent on Mon Dec 7, 2026 (UTC):* 400 credits, most by key *batch*, model *bluebell-v2-multi*"
+        ) in said
+
+    world.run(scenario)
+
+
+def test_a_weekly_digest_shows_the_spend_of_the_last_seven_complete_days(
+    world: World, metering: FakeMetering
+) -> None:
+    spending(world, metering, 2000)
+    spend_today(metering, 300, on=WEEK[-1])
+    world.clock.now = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)  # Monday: the week is Nov 30 to Dec 6
+
+    async def scenario(bot: Bot) -> None:
+        await bot.watch.set_digest(WS, Frequency.WEEKLY, time(9, 30), "UTC", DIGESTS, ADMIN)
+        await bot.run_pass()
+        await bot.run_pass(after=31 * 60)
+        [digest] = world.slack.posts()
+        said = texts(digest)
+        assert (
+            "*Spent in Nov 30 – Dec 6, 2026 (UTC):* 600 credits, most by key *prod*, model *bluebell-v1-en*"
+            in said
+        )
+        assert "about 23.3 days left, until around Wed Dec 30, at 86 credits a day" in said
+
+    world.run(scenario)
+
+
+def test_a_low_balance_alert_shows_the_metered_runway_with_its_date(
+    world: World, metering: FakeMetering
+) -> None:
+    spending(world, metering, 1400)  # 100 credits a day, and already under the alert when it is set
+
+    async def scenario(bot: Bot) -> None:
+        await bot.watch.set_alert(WS, Decimal("1500"), ALERTS, ADMIN)
+        await bot.run_pass(after=INTERVAL + 1)
+        [alert] = world.slack.posts()
+        assert_alert(alert, "1,400", "1,500")
+        assert (
+            ":hourglass: About 14 days left, until around Tue Dec 22, at 100 credits a day "
+            "(an estimate from the last 7 complete days of Breeze's metering)."
+        ) in texts(alert)
+        assert "At the current rate" not in texts(alert)
 
     world.run(scenario)

@@ -565,6 +565,7 @@ def test_a_day_of_checks_gives_the_runway_in_the_alert_and_the_digest(world: Wor
         )
         assert "*Runway:* About 6.5 days left at 400 credits a day" in texts(digest)
         assert "*Last 7 days:*" in texts(digest)
+        assert world.breeze.server.received("GET", "/v1/usage")  # asked Breeze's metering, which 404s
 
         trend = await bot.watch.trend(WS)
         assert trend is not None

@@ -10,8 +10,9 @@ from decimal import Decimal, InvalidOperation
 
 from bot.domain.balances import TopupStatus
 from bot.domain.rules import AlertRule, PostKind, Rules, Watch
-from bot.domain.runway import BURNING, FLAT, Runway
-from bot.slack.blocks import spend_alerts
+from bot.domain.runway import BURNING
+from bot.domain.spend_rules import METERED
+from bot.slack.blocks import metering, spend_alerts
 from bot.slack.blocks import text as t
 from bot.slack.blocks.balance import Block, Message, context, header, message, section
 from bot.slack.channels import TOKEN_ERRORS, ChannelCheck, ChannelState
@@ -55,25 +56,13 @@ def _channel(channel_id: str) -> str:
     return f"<@{clean}>" if clean.startswith(("U", "W")) else f"<#{clean}>"
 
 
-def runway_text(status: str | None, days_left: Decimal | None, burn_per_day: Decimal | None) -> str | None:
-    """ "about 12 days left at 140 credits a day", or that the balance is flat; None while unknown."""
-    if status == FLAT:
-        return "The balance is flat or rising over the last week, so it is not running out."
-    if status != BURNING or days_left is None or burn_per_day is None:
-        return None
-    return f"{t.days_left(days_left)} left at {t.per_day(burn_per_day)}"
-
-
-def runway_line(runway: Runway | None) -> str | None:
-    """The runway sentence for a `Runway`, if there is one to say."""
-    if runway is None:
-        return None
-    return runway_text(runway.status, runway.days_left, runway.burn_per_day)
-
-
-def _facts_runway(facts: Facts) -> str | None:
+def _facts_runway(facts: Facts) -> tuple[str | None, bool]:
+    """The runway a post states, and whether it is Breeze's metered one (else the samples')."""
+    metered = metering.facts_runway(facts, METERED)
+    if metered is not None:
+        return metered, True
     status = facts.get("runway") or (BURNING if "days_left" in facts else None)
-    return runway_text(status, _amount(facts, "days_left"), _amount(facts, "burn_per_day"))
+    return metering.samples_text(status, _amount(facts, "days_left"), _amount(facts, "burn_per_day")), False
 
 
 # --- posts from the outbox -----------------------------------------------------------------------
@@ -99,8 +88,10 @@ def alert_message(facts: Facts) -> Message:
     """The balance fell below the threshold: say so once, with the runway and what to do."""
     balance, threshold = _credits(facts, "balance"), _credits(facts, "threshold")
     lines = [f":warning: *The Breeze balance is {balance}*, below the alert threshold of {threshold}."]
-    runway = _facts_runway(facts)
-    if runway:
+    runway, metered = _facts_runway(facts)
+    if runway and metered:
+        lines.append(f":hourglass: {metering.sentence(runway)}")
+    elif runway:
         lines.append(f"At the current rate: {runway}.")
     lines.append("*Top up in Breeze* to keep the API answering.")
     blocks = [
@@ -171,12 +162,15 @@ def digest_message(facts: Facts) -> Message:
     lines.append(
         f"*Top-ups:* {t.plural(count, 'top-up')}" + (f" ({t.credits(topped, signed=True)})" if count else "")
     )
-    runway = _facts_runway(facts)
+    runway, _ = _facts_runway(facts)
     lines.append(
         f"*Runway:* {runway[0].upper() + runway[1:]}"
         if runway
         else "*Runway:* not enough history yet (a day of checks is needed)."
     )
+    spent = spend_alerts.spent_line(facts)
+    if spent:
+        lines.append(spent)
     if facts.get("sparkline"):
         lines.append(f"*Last 7 days:* `{t.outside(facts['sparkline'], 40)}`")
     blocks = [header(title, BlockId.HEADER), section("\n".join(lines), BlockId.NOTICE)]

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import suppress
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
 from bot.domain.rules import DaysRule, PostKind, Rules, WatchState
-from bot.domain.usage import WEEK_DAYS
+from bot.domain.usage import WEEK_DAYS, Window
 from bot.slack.blocks import text as t
 from bot.slack.blocks.balance import Message, context, header, message, section
+from bot.slack.blocks.usage import during
 from bot.slack.commands import DAYS_USAGE, SPIKE_USAGE
 from bot.slack.ids import COMMAND, BlockId
 
@@ -48,7 +49,7 @@ def days_alert_message(facts: Facts) -> Message:
         f":hourglass_flowing_sand: *{_capital(left)} of credits left*, under the alert of {days} days: "
         f"{rate}{runs_out}{when}.",
     ]
-    drivers = _drivers(facts)
+    drivers = drivers_of(facts)
     if drivers:
         lines.append(f"Most of the last {WEEK_DAYS} days' spend: {drivers}.")
     lines.append("*Top up in Breeze* to keep the API answering.")
@@ -93,7 +94,7 @@ def spike_message(facts: Facts) -> Message:
     lines = [
         f":chart_with_upwards_trend: *Breeze spend today is {times} the usual day*: {today} so far{against}."
     ]
-    drivers = _drivers(facts)
+    drivers = drivers_of(facts)
     if drivers:
         lines.append(f"Most of today's spend: {drivers}.")
     footer = (
@@ -149,6 +150,19 @@ def spike_note(where: str, multiple: Decimal) -> str:
     )
 
 
+def spent_line(facts: Facts) -> str | None:
+    """A digest's "*Spent on Mon Dec 7, 2026 (UTC):* 400 credits, most by key *batch*, model *m1*"."""
+    spent = _number(facts, "spent")
+    with suppress(ValueError, KeyError):
+        window = Window(date.fromisoformat(facts["spent_from"]), date.fromisoformat(facts["spent_to"]))
+        if spent is None:
+            return None
+        most = drivers_of(facts)
+        by = f", most by {most}" if most and spent > 0 else ""
+        return f"*Spent {during(window, window.end + timedelta(days=1))}:* {t.credits(spent)}{by}"
+    return None
+
+
 # --- the facts -----------------------------------------------------------------------------------
 
 
@@ -185,7 +199,7 @@ def _around(until: str | None, on: str | None) -> str | None:
     return None
 
 
-def _drivers(facts: Facts) -> str:
+def drivers_of(facts: Facts) -> str:
     """ "key *prod*, model *bluebell-v1-en*", from what is known."""
     found = [
         f"{what} *{t.outside(facts[what_key], 40)}*" for what, what_key in _DRIVERS if facts.get(what_key)
