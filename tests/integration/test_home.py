@@ -6,14 +6,17 @@ import itertools
 import json
 import sqlite3
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from bot.services import metering as metering_service
 from tests.conftest import AppFactory, ask, texts
-from tests.fakes import FakeServer, Recorded, Reply, SlackClient
+from tests.fakes import FakeMetering, FakeServer, Metered, Recorded, Reply, SlackClient
 from tests.integration.test_keys import ADMIN, MEMBER, NEW_KEY, submission
+from tests.integration.test_metering import a_week_of, around, balance_of
 
 PUBLISH = "/api/views.publish"
 OPEN = "/api/views.open"
@@ -205,7 +208,41 @@ def test_a_member_sees_the_balance_and_top_ups_and_nothing_for_admins(
     assert "brz_live" not in json.dumps(view)
     request = slack_api.received(path=PUBLISH)[0]
     assert request.headers["authorization"].startswith("Bearer xoxb-")
-    assert len(breeze.received()) == 1
+    assert len(breeze.received(path="/v1/balance")) == 1
+
+
+def test_the_home_shows_the_metered_runway_with_its_date_and_the_weeks_spend_by_key_and_model(
+    slack: SlackClient,
+    workspace: Workspace,
+    slack_api: FakeServer,
+    breeze: FakeServer,
+    metering: FakeMetering,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(metering_service, "REPLY_WAIT_SECONDS", 30.0)  # however slow the machine
+    balance_of(breeze, 1_680)
+    a_week_of(metering, 140)  # `prod`, half on `m1`, half on `bluebell-v1-en`
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    metering.spent(Metered(yesterday, 420_000, key_id="key_batch", key_name="batch", model="m1"))
+
+    shown = texts(open_home(slack, slack_api, MEMBER)["view"])
+
+    # 1,400 credits in the week, 200 a day: 8.4 days
+    assert f":hourglass: About 8.4 days left, until around {around(8.4)}, at 200 credits a day" in shown
+    assert "*1,400 credits* spent in the last 7 complete days (" in shown
+    assert "• `prod`: *980 credits* (70%)\n• `batch`: *420 credits* (30%)" in shown
+    assert "• `m1`: *910 credits* (65%)\n• `bluebell-v1-en`: *490 credits* (35%)" in shown
+    assert "of the newest" not in shown  # every request of the week was read
+
+
+def test_without_metering_the_home_shows_no_spend_and_the_runway_from_samples_as_before(
+    slack: SlackClient, workspace: Workspace, slack_api: FakeServer
+) -> None:
+    shown = texts(open_home(slack, slack_api, MEMBER)["view"])  # no `metering`: Breeze answers 404
+
+    assert "1,234,567.891 credits" in shown
+    assert "spent in the last 7 complete days" not in shown
+    assert ":hourglass:" not in shown  # no samples yet either
 
 
 def test_an_admin_also_sees_the_key_the_rules_and_the_buttons(

@@ -12,11 +12,13 @@ from typing import Any
 
 from bot.domain.balances import Balance, KeyRecord
 from bot.domain.rules import DEFAULT_DIGEST_TIME, Watch
+from bot.domain.spend import WeekSpend
 from bot.slack.blocks import balance as blocks
 from bot.slack.blocks import notices
 from bot.slack.blocks import text as t
 from bot.slack.blocks.balance import Block, context, header, section, wording
 from bot.slack.blocks.keys import describe_key
+from bot.slack.blocks.usage import week_blocks
 from bot.slack.ids import COMMAND, ActionId, BlockId, CallbackId
 
 MAX_HOME_BLOCKS = 100  # https://api.slack.com/reference/block-kit/blocks: 100 in a view
@@ -42,12 +44,16 @@ def home_view(
     record: KeyRecord | None = None,
     watch: Watch | None = None,
     environment_key: bool = False,
+    week: WeekSpend | None = None,
 ) -> dict[str, Any]:
-    """The Home tab for one person: the balance for all, the key and the rules for admins."""
+    """The Home tab for one person: the balance and the week's spend (by Breeze's metering, when there
+    is some) for all, the key and the rules for admins."""
     body: list[Block] = [header("Breeze balance", BlockId.HEADER)]
     if balance is not None:
         reply = blocks.balance_message(balance, trend=trend or None)
         body += [b for b in reply.blocks if b.get("block_id") != BlockId.HEADER]
+    if week is not None:
+        body += week_blocks(week)
     elif problem is not None:
         words = wording(problem)
         body.append(section(f":warning: *{words.title}*\n{words.next_step}", BlockId.ERROR))

@@ -9,10 +9,21 @@ from __future__ import annotations
 
 from datetime import date
 
-from bot.domain.usage import Spender, Split, UsageReport, Window, credits_of, split_by_key, split_by_model
+from bot.domain.spend import WeekSpend
+from bot.domain.usage import (
+    WEEK_DAYS,
+    Spender,
+    Split,
+    UsageReport,
+    Window,
+    complete_week,
+    credits_of,
+    split_by_key,
+    split_by_model,
+)
 from bot.domain.usage_view import average_per_day, busiest_day, spend_trend
 from bot.slack.blocks import text as t
-from bot.slack.blocks.balance import Message, context, header, message, section
+from bot.slack.blocks.balance import Block, Message, context, header, message, section
 from bot.slack.ids import BlockId
 
 NO_SPLIT = "No requests were read, so there is no split by key or model."
@@ -149,6 +160,23 @@ def _spent(spender: Spender) -> str:
 def _share(spender: Spender) -> str:
     """`40%`; the `<0.1%` and `>99.9%` of the edges escaped, since mrkdwn reads `<` as a link."""
     return t.escape(t.percent(spender.share))
+
+
+def week_blocks(week: WeekSpend) -> list[Block]:
+    """The Home tab's week: the last 7 complete days' exact spend, and its biggest keys and models."""
+    window = complete_week(week.today)
+    when = f"in the last {WEEK_DAYS} complete days ({window_dates(window)}, UTC)"
+    if not week.total_millicredits:
+        return [section(f"*Nothing was spent* {when}.", BlockId.USAGE)]
+    lines = [f"*{t.credits(credits_of(week.total_millicredits))}* spent {when}."]
+    blocks = []
+    if week.by_key is not None and week.by_model is not None and week.by_key.top:
+        lines += _notes(week.by_key)
+        blocks = [
+            section(_split_text("key", week.by_key), BlockId.USAGE_KEYS),
+            section(_split_text("model", week.by_model), BlockId.USAGE_MODELS),
+        ]
+    return [section(" ".join(lines), BlockId.USAGE), *blocks]
 
 
 def unavailable_message() -> Message:

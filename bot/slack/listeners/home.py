@@ -15,6 +15,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.domain.balances import Balance, Requester, Workspace
 from bot.domain.rules import DEFAULT_DIGEST_TIME, Frequency
+from bot.domain.spend import Metering
 from bot.errors import AdminCheckFailed, BotError
 from bot.slack.auth import slack_error
 from bot.slack.blocks import home as home_blocks
@@ -66,13 +67,18 @@ def register(app: AsyncApp, parts: Parts) -> None:
 
 
 async def publish(workspace: Workspace, user: str, parts: Parts) -> None:
-    """Build and publish one person's Home tab; the balance comes through the shared cache."""
+    """Build and publish one person's Home tab; the balance comes through the shared cache, Breeze's
+    metering beside it (waited for as long as the balance reply does)."""
     balance: Balance | None = None
     problem: BotError | None = None
+    metering: Metering | None = None
     try:
-        balance = (
-            await parts.balances.balance_for(Requester(workspace.team_id, workspace.enterprise_id, user))
-        ).balance
+        key = await parts.balances.key_of(workspace)
+        requester = Requester(workspace.team_id, workspace.enterprise_id, user)
+        answer, metering = await parts.metering.beside(
+            workspace, parts.balances.balance_for(requester, key=key), key=key
+        )
+        balance = answer.balance
     except BotError as exc:
         problem = exc
     try:
@@ -80,7 +86,7 @@ async def publish(workspace: Workspace, user: str, parts: Parts) -> None:
     except AdminCheckFailed:
         admin = False
     try:
-        trend = await trend_lines(workspace, parts)
+        trend = await trend_lines(workspace, parts, balance, metering)
         record = await parts.keys.current(workspace) if admin else None
         watch = await parts.watch.watch(workspace) if admin else None
     except BotError as exc:
@@ -94,6 +100,7 @@ async def publish(workspace: Workspace, user: str, parts: Parts) -> None:
         record=record,
         watch=watch,
         environment_key=parts.environment_key,
+        week=metering.week if metering is not None else None,
     )
     token = await parts.tokens.bot_token(workspace)
     if token is None:
