@@ -70,6 +70,13 @@ def test_two_procfile_workers_on_postgresql_post_each_runway_crossing_and_spike_
     for name in ("worker1", "worker2"):
         procs.start(name, procfile_argv("worker"), env, cwd)
 
+    # A fresh workspace's first command already has the runway and its date; `usage` has the split.
+    first = command(web, hooks, "")
+    assert "About 20 days left, until around" in first, first
+    spent = command(web, hooks, "usage")
+    assert "*By key*" in spent, spent
+    assert "`batch`" in spent, spent
+
     reply = command(web, hooks, f"alert spike <#{CHANNEL}|alerts>")
     assert f"I'll post in <#{CHANNEL}> when a day's spend is over 3x the usual day" in reply, reply
     reply = command(web, hooks, f"alert days 5 <#{CHANNEL}|alerts>")
@@ -100,3 +107,31 @@ def test_two_procfile_workers_on_postgresql_post_each_runway_crossing_and_spike_
     assert "Traceback" not in output
     for secret in (API_KEY, BOT_TOKEN, SIGNING_SECRET):
         assert secret not in output
+
+
+def test_with_metering_answering_404_the_procfile_web_answers_as_before(
+    procs: Processes,
+    cwd: Path,
+    breeze: FakeServer,
+    slack_api: FakeServer,
+    hooks: FakeServer,
+    metering: FakeMetering,
+) -> None:
+    url = prepared_postgres()
+    script_slack(slack_api)
+    script_breeze(breeze, BreezeScript(2000))
+    metering.unavailable(404)
+    env = app_env(breeze, slack_api, url)
+    release(env, cwd)
+    web = start_web(procs, procfile_argv("web"), env, cwd)
+
+    balance = command(web, hooks, "")
+    spent = command(web, hooks, "usage")
+    rule = command(web, hooks, f"alert days 5 <#{CHANNEL}|alerts>")
+
+    assert "2,000 credits" in balance, balance
+    assert "days left" not in balance  # no metering and no samples yet: no runway, and no error
+    assert "Breeze does not offer usage reports for this workspace's API key" in spent, spent
+    assert "once when the runway falls under 5 days" in rule, rule
+    procs.stop("web")
+    assert "Traceback" not in procs.logs()
