@@ -25,8 +25,37 @@ from bot.slack.blocks.metering import lines_under_balance
 CLI_USER = "cli"
 
 
-def _print_json(data: dict[str, Any]) -> None:
+def print_json(data: dict[str, Any]) -> None:
     print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def print_failure(exc: BotError, *, as_json: bool, message: str | None = None) -> None:
+    """A command that could not answer: the error in a person's words (or `message`), with its code."""
+    code = error_code(exc)
+    if message is None:
+        words = wording(exc)
+        message = f"{words.title} {words.next_step}"
+    if as_json:
+        print_json({"ok": False, "error": code, "message": message})
+    else:
+        print(f"{message} (error {code})", file=sys.stderr)
+
+
+async def stored_key_applies(settings: Settings, team: str | None) -> bool:
+    """Whether the key that answers for `team` (in one workspace, the bot token's) may be one an admin
+    stored with `/breeze-balance set-key`; False when only BREEZE_API_KEY can answer. Raises
+    `ConfigError` when the workspace cannot be known."""
+    if team is not None:
+        return True
+    if settings.mode != SINGLE_WORKSPACE:
+        raise ConfigError("--team is needed in multi-workspace mode: each workspace has its own key.")
+    # No key can be stored without a bot token (set-key needs it) or before the database has tables.
+    return settings.slack_bot_token is not None and await migrated(settings)
+
+
+async def workspace_for(deps: Deps, team: str | None) -> Workspace:
+    """`team`, or in one workspace the one SLACK_BOT_TOKEN belongs to."""
+    return Workspace(None, team) if team is not None else await bot_workspace(deps)
 
 
 async def check(settings: Settings | None, problems: list[Problem], *, online: bool, as_json: bool) -> int:
@@ -38,7 +67,7 @@ async def check(settings: Settings | None, problems: list[Problem], *, online: b
         report = checks.as_json(found)
         if problems:
             report.update(error="configuration", message="\n".join(str(p) for p in problems))
-        _print_json(report)
+        print_json(report)
     else:
         print("\n".join(_lines(settings, found)))
         if failed:
@@ -64,14 +93,10 @@ async def _answer(settings: Settings, team: str | None, *, plain: bool) -> tuple
     """The balance the slash command would give in `team` (in one workspace, the bot token's), and the
     lines under it (as mrkdwn, or `plain`): the key an admin stored with `/breeze-balance set-key`,
     else BREEZE_API_KEY."""
-    if team is None:
-        if settings.mode != SINGLE_WORKSPACE:
-            raise ConfigError("--team is needed in multi-workspace mode: each workspace has its own key.")
-        if settings.slack_bot_token is None or not await migrated(settings):
-            # No key can be stored: set-key needs the bot token, and the database has no tables yet.
-            return BalanceAnswer(await checks.fetch_balance(settings)), []
+    if not await stored_key_applies(settings, team):
+        return BalanceAnswer(await checks.fetch_balance(settings)), []
     async with open_deps(settings) as deps:
-        workspace = Workspace(None, team) if team is not None else await bot_workspace(deps)
+        workspace = await workspace_for(deps, team)
         requester = Requester(workspace.team_id, workspace.enterprise_id, user_id=CLI_USER)
         answer = await deps.balances.balance_for(requester)
         metering = await deps.metering.current(workspace)
@@ -118,16 +143,10 @@ async def balance(settings: Settings, *, team: str | None, as_json: bool) -> int
     except BotError as exc:
         if isinstance(exc, ConfigError):
             raise
-        words = wording(exc)
-        if as_json:
-            _print_json(
-                {"ok": False, "error": error_code(exc), "message": f"{words.title} {words.next_step}"}
-            )
-        else:
-            print(f"{words.title} {words.next_step} (error {error_code(exc)})", file=sys.stderr)
+        print_failure(exc, as_json=as_json)
         return 1
     if as_json:
-        _print_json({"ok": True, **checks.balance_json(answer.balance, trend)})
+        print_json({"ok": True, **checks.balance_json(answer.balance, trend)})
     else:
         print("\n".join(checks.balance_lines(answer.balance, trend)))
     return 0
@@ -141,7 +160,7 @@ def print_manifest(storage: StorageSettings, url: str | None, *, socket: bool, a
     app = manifest.build(base, socket=socket)
     link = manifest.create_app_link(app)
     if as_json:
-        _print_json({"manifest": app, "create_app_url": link})
+        print_json({"manifest": app, "create_app_url": link})
         return 0
     print(manifest.to_yaml(app), end="")
     print(f"# Create the app with this manifest: {link}")
@@ -166,7 +185,7 @@ async def preview(settings: Settings, *, team: str | None, as_json: bool) -> int
     reply = blocks.balance_message(shown, trend=trend or None)
     link = manifest.block_kit_builder_link(reply.blocks)
     if as_json:
-        _print_json({"sample": sample, "url": link, "text": reply.text})
+        print_json({"sample": sample, "url": link, "text": reply.text})
         return 0
     if sample:
         print(f"SAMPLE: no balance could be read ({reason}); this previews sample figures.")
