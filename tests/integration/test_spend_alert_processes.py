@@ -8,7 +8,6 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.conftest import API_KEY, BOT_TOKEN, SIGNING_SECRET
 from tests.fakes import FakeMetering, FakeServer, Metered
 from tests.integration import test_worker_processes as paas
 from tests.integration.test_worker_processes import (
@@ -16,6 +15,7 @@ from tests.integration.test_worker_processes import (
     BreezeScript,
     Processes,
     app_env,
+    assert_clean_logs,
     command,
     posts,
     prepared_postgres,
@@ -43,6 +43,17 @@ def kinds(slack_api: FakeServer) -> Counter[str]:
     return found
 
 
+def web_on_postgres(
+    procs: Processes, cwd: Path, breeze: FakeServer, slack_api: FakeServer, balance: BreezeScript, **env: str
+) -> tuple[str, dict[str, str]]:
+    """The release phase, then the Procfile's web line, on PostgreSQL against the fakes: its URL and env."""
+    settings = app_env(breeze, slack_api, prepared_postgres(), **env)
+    script_slack(slack_api)
+    script_breeze(breeze, balance)
+    release(settings, cwd)
+    return start_web(procs, procfile_argv("web"), settings, cwd), settings
+
+
 _KINDS = (
     ("Breeze runway is short", "days"),
     ("Breeze runway recovered", "recovery"),
@@ -58,15 +69,11 @@ def test_two_procfile_workers_on_postgresql_post_each_runway_crossing_and_spike_
     hooks: FakeServer,
     metering: FakeMetering,
 ) -> None:
-    url = prepared_postgres()
-    script_slack(slack_api)
-    balance = script_breeze(breeze, BreezeScript(2000))  # 20 days at 100 credits a day
     today = datetime.now(UTC).date()
     metering.spent(*(Metered(today - timedelta(days=n), 100_000) for n in range(1, 8)))
     metering.spent(Metered(today, 500_000, key_id="key_batch", key_name="batch"))  # 5 times the usual day
-    env = app_env(breeze, slack_api, url, USAGE_REFRESH_SECONDS="60")
-    release(env, cwd)
-    web = start_web(procs, procfile_argv("web"), env, cwd)
+    balance = BreezeScript(2000)  # 20 days at 100 credits a day
+    web, env = web_on_postgres(procs, cwd, breeze, slack_api, balance, USAGE_REFRESH_SECONDS="60")
     for name in ("worker1", "worker2"):
         procs.start(name, procfile_argv("worker"), env, cwd)
 
@@ -103,10 +110,7 @@ def test_two_procfile_workers_on_postgresql_post_each_runway_crossing_and_spike_
     for name in ("worker1", "worker2"):
         assert procs.stop(name) == 0, procs.log(name)
     procs.stop("web")
-    output = procs.logs()
-    assert "Traceback" not in output
-    for secret in (API_KEY, BOT_TOKEN, SIGNING_SECRET):
-        assert secret not in output
+    assert_clean_logs(procs)
 
 
 def test_with_metering_answering_404_the_procfile_web_answers_as_before(
@@ -117,13 +121,8 @@ def test_with_metering_answering_404_the_procfile_web_answers_as_before(
     hooks: FakeServer,
     metering: FakeMetering,
 ) -> None:
-    url = prepared_postgres()
-    script_slack(slack_api)
-    script_breeze(breeze, BreezeScript(2000))
     metering.unavailable(404)
-    env = app_env(breeze, slack_api, url)
-    release(env, cwd)
-    web = start_web(procs, procfile_argv("web"), env, cwd)
+    web, _ = web_on_postgres(procs, cwd, breeze, slack_api, BreezeScript(2000))
 
     balance = command(web, hooks, "")
     spent = command(web, hooks, "usage")
@@ -134,4 +133,4 @@ def test_with_metering_answering_404_the_procfile_web_answers_as_before(
     assert "Breeze does not offer usage reports for this workspace's API key" in spent, spent
     assert "once when the runway falls under 5 days" in rule, rule
     procs.stop("web")
-    assert "Traceback" not in procs.logs()
+    assert_clean_logs(procs)

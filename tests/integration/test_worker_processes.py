@@ -282,6 +282,14 @@ def start_web(procs: Processes, argv: list[str], env: dict[str, str], cwd: Path,
     return url
 
 
+def assert_clean_logs(procs: Processes) -> None:
+    """No process crashed, and none logged a key, a token or the signing secret."""
+    output = procs.logs()
+    assert "Traceback" not in output
+    for secret in (API_KEY, BOT_TOKEN, SIGNING_SECRET):
+        assert secret not in output
+
+
 def command(web_url: str, hooks: FakeServer, text: str, team_id: str = TEAM_ID) -> str:
     """A signed slash command from the admin; the text of the reply at its response_url."""
     slack = SlackClient(web_url, SIGNING_SECRET)
@@ -384,10 +392,7 @@ def done_when_scenario(
     for n in range(workers):
         assert procs.stop(f"worker{n + 1}") == 0, procs.log(f"worker{n + 1}")
     assert procs.stop("web") in (0, -signal.SIGTERM), procs.log("web")
-    output = procs.logs()
-    assert "Traceback" not in output
-    for secret in (API_KEY, BOT_TOKEN, SIGNING_SECRET):
-        assert secret not in output
+    assert_clean_logs(procs)
 
 
 def test_procfile_web_and_worker_on_sqlite_alert_once_per_drop(
