@@ -74,9 +74,12 @@ class BalanceService:
         balance, age = await self._cache.get(requester.workspace, key, fresh=refresh and wait is None)
         return BalanceAnswer(balance, age, wait)
 
-    async def current(self, workspace: Workspace, *, fresh: bool) -> tuple[SecretStr, Balance]:
-        """The key and balance of a workspace; `fresh` skips the cached answer (not a call in flight)."""
-        key = await self.key_of(workspace)
+    async def current(
+        self, workspace: Workspace, *, fresh: bool, key: SecretStr | None = None
+    ) -> tuple[SecretStr, Balance]:
+        """The key and balance of a workspace (with its `key` when the caller has just read it); `fresh`
+        skips the cached answer (not a call in flight)."""
+        key = key if key is not None else await self.key_of(workspace)
         balance, _ = await self._cache.get(workspace, key, fresh=fresh)
         return key, balance
 

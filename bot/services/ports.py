@@ -121,8 +121,13 @@ class MeteringSource(Protocol):
     """Each workspace's metering by Breeze, read politely (`bot.services.metering.MeteringService`)."""
 
     async def beside(
-        self, workspace: Workspace, work: Awaitable[T], *, extra_seconds: float | None = None
+        self,
+        workspace: Workspace,
+        work: Awaitable[T],
+        *,
+        key: SecretStr | None = None,
+        extra_seconds: float | None = None,
     ) -> tuple[T, Metering | None]:
-        """`work`'s answer, and the metering looked up alongside it, waited for at most `extra_seconds`
-        past `work` (None when there is none yet)."""
+        """`work`'s answer, and the metering looked up alongside it (with the workspace's `key` when the
+        caller has read it), waited for at most `extra_seconds` past `work` (None when there is none yet)."""
         ...

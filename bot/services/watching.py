@@ -259,13 +259,14 @@ class WatchService:
     async def _balance_and_metering(self, watch: Watch) -> tuple[tuple[SecretStr, Balance], Metering | None]:
         """The balance, and Breeze's metering beside it when a rule of the workspace shows or needs it
         (all but top-up notices)."""
-        rules = watch.rules
-        reading = self._balances.current(watch.workspace, fresh=True)
+        rules, workspace = watch.rules, watch.workspace
+        key = await self._balances.key_of(workspace)  # read once, for the balance and the metering
+        reading = self._balances.current(workspace, fresh=True, key=key)
         if self._metering is None or all(
             r is None for r in (rules.alert, rules.digest, rules.days, rules.spike)
         ):
             return await reading, None
-        return await self._metering.beside(watch.workspace, reading, extra_seconds=METERING_WAIT_SECONDS)
+        return await self._metering.beside(workspace, reading, key=key, extra_seconds=METERING_WAIT_SECONDS)
 
     async def give_back(self, watch: Watch) -> None:
         """Release a workspace unchecked (the worker is stopping), keeping its schedule."""
